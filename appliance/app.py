@@ -1,0 +1,68 @@
+"""create_app(settings): the one aiohttp application serving chargers, staff and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import ocpp.messages
+from aiohttp import web
+
+from appliance import __version__
+from appliance.config import Settings
+from appliance.core.services import open_core, supervise_forever
+from appliance.ocpp16.json_session import Ocpp16JsonSession
+from appliance.ocppj.endpoint import OcppJEndpoint
+from appliance.web import api
+from appliance.web.keys import CORE
+from appliance.web.middleware import api_token_auth, errors
+
+log = logging.getLogger(__name__)
+
+OCPPJ = web.AppKey("ocppj", OcppJEndpoint)
+
+# The library validates in the default thread pool unless told otherwise; under many connections
+# that collapses on GIL contention (FACTS.md). Inline validation is the better server default.
+ocpp.messages.ASYNC_VALIDATION = False
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[errors, api_token_auth], client_max_size=4 * 1024 * 1024)
+    app.cleanup_ctx.append(_core_ctx(settings))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ocpp/{charger_id}", _ocppj_handler)
+    app.router.add_routes(api.routes)
+    return app
+
+
+def _core_ctx(settings: Settings):
+    async def ctx(app: web.Application):
+        core = open_core(settings)
+        app[CORE] = core
+        app[OCPPJ] = OcppJEndpoint(core, {"ocpp1.6": Ocpp16JsonSession})
+        await core.chargers.load()
+        await core.journal.start_tail()
+        tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
+                 asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await app[OCPPJ].close_all()
+        await core.chargers.flush_contacts()
+        await core.close()
+
+    return ctx
+
+
+async def _ocppj_handler(request: web.Request) -> web.StreamResponse:
+    return await request.app[OCPPJ].handle(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return web.json_response({"status": "ok", "version": __version__,
+                              "chargers_connected": len(core.links.connected())})

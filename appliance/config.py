@@ -1,0 +1,164 @@
+"""Typed settings: defaults, then a TOML file, then APPLIANCE_* environment, then flags.
+
+Settings are built once at start, validated with a readable error, and passed explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "APPLIANCE_"
+CONFIG_FILE_NAME = "appliance.toml"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+def _setting(default: Any, help: str, unit: str = "", choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "unit": unit, "choices": choices})
+
+
+def default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "depot-appliance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _setting(None, "directory holding the database, certificates and state")
+    host: str = _setting("0.0.0.0", "address the server listens on")
+    port: int = _setting(8180, "port for web UI, JSON API, OCPP-J and SOAP")
+    unknown_chargers: str = _setting(
+        "pending", "what to do with a charger nobody added", choices=("reject", "pending", "accept")
+    )
+    heartbeat_interval_s: int = _setting(300, "heartbeat interval given to chargers", "s")
+    pending_retry_interval_s: int = _setting(60, "boot retry interval given to pending chargers", "s")
+    temporarily_unavailable_after_s: int = _setting(
+        120, "silence after which a charger counts as temporarily unavailable", "s"
+    )
+    unavailable_after_s: int = _setting(
+        300, "silence after which a charger counts as unavailable (long-term)", "s"
+    )
+    stuck_transaction_after_s: int = _setting(
+        86400, "a transaction with no meter values for this long is finished as stuck", "s"
+    )
+    supervision_interval_s: float = _setting(10.0, "how often connections and transactions are checked", "s")
+    command_timeout_s: float = _setting(30.0, "how long a charger has to answer a command", "s")
+    ocpp_max_frame_bytes: int = _setting(65536, "largest OCPP-J frame accepted; larger gets a CALLERROR", "bytes")
+    ocpp_validate_responses: bool = _setting(
+        False, "validate the appliance's own OCPP answers against the schemas (tests turn it on)"
+    )
+    commlog_retention_days: int = _setting(14, "days of OCPP messages kept in the communication log", "days")
+    commlog_max_rows: int = _setting(2_000_000, "most OCPP messages kept in the communication log", "rows")
+    sqlite_synchronous: str = _setting(
+        "full", "SQLite synchronous mode; full survives power cuts, normal only process crashes",
+        choices=("full", "normal"),
+    )
+    log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "appliance.sqlite3"
+
+    @property
+    def server_state_path(self) -> Path:
+        """Where a running server says how to reach it; the CLI's live commands read it."""
+        return self.data_dir / "server.json"
+
+
+def describe() -> list[tuple[str, str, Any, str, str]]:
+    """(name, environment variable, default, unit, help) for every setting, for docs and --help."""
+    return [
+        (f.name, ENV_PREFIX + f.name.upper(), f.default, f.metadata["unit"], f.metadata["help"])
+        for f in fields(Settings)
+    ]
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Defaults < TOML file < environment < overrides (command-line flags); None means unset."""
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, tuple[Any, str]] = {}
+    env_values = _from_environ(environ)
+    data_dir = overrides.get("data_dir") or env_values.get("data_dir") or default_data_dir()
+    config_file = config_file or _env_path(environ, "CONFIG") or Path(data_dir) / CONFIG_FILE_NAME
+    for name, value in _from_toml(config_file).items():
+        values[name] = (value, f"{config_file}")
+    for name, value in env_values.items():
+        values[name] = (value, ENV_PREFIX + name.upper())
+    for name, value in overrides.items():
+        values[name] = (value, f"--{name.replace('_', '-')}")
+    values.setdefault("data_dir", (default_data_dir(), "default"))
+    return Settings(**{name: _coerce(name, value, source) for name, (value, source) in values.items()})
+
+
+def _env_path(environ: Mapping[str, str], name: str) -> Path | None:
+    value = environ.get(ENV_PREFIX + name)
+    return Path(value) if value else None
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    known = {f.name for f in fields(Settings)}
+    found = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX):].lower()
+            if name in known:
+                found[name] = value
+    return found
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError) as e:
+        raise SettingsError(f"config file {path}: {e}") from None
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    f = next((f for f in fields(Settings) if f.name == name), None)
+    if f is None:
+        raise SettingsError(f"unknown setting {name!r} (from {source})")
+    kind = f.type if isinstance(f.type, type) else {"Path": Path, "str": str, "int": int,
+                                                    "float": float, "bool": bool}[f.type]
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("expected true or false")
+            value = value.lower() in ("1", "true", "yes", "on")
+        elif kind is Path:
+            value = Path(value).expanduser()
+        elif kind in (int, float) and isinstance(value, bool):
+            raise ValueError("expected a number")
+        else:
+            value = kind(value)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(f"setting {name} (from {source}): {value!r} is not a valid {kind.__name__}: {e}") from None
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise SettingsError(f"setting {name} (from {source}): {value!r} is not one of {', '.join(choices)}")
+    if kind in (int, float) and value < 0:
+        raise SettingsError(f"setting {name} (from {source}): must not be negative")
+    return value
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,1 @@
+"""The rules that hold whatever the wire: chargers, authorization, transactions, events, ChargerLink."""

@@ -1,0 +1,72 @@
+"""Who may charge: the one rule that decides a tag's status, for every protocol.
+
+`decide` is pure (the clock comes in as `now`); `Authorizer` reads what it needs and calls it.
+The statuses are OCPP's idTagInfo ones, which 2.0.1's idTokenInfo extends; each adapter maps
+them onto its wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
+
+from appliance.store import transactions as tx_store
+from appliance.store import users as user_store
+from appliance.store.users import TagRecord
+
+
+class AuthStatus(str, Enum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    status: AuthStatus
+    expires_at: dt.datetime | None = None
+    parent_id_tag: str = ""
+    tag_id: int | None = None
+    driver_id: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is AuthStatus.ACCEPTED
+
+
+def normalise_id_tag(raw: str) -> str:
+    """The one form a tag id is stored and compared in: trimmed, upper case (hex UIDs are case-free)."""
+    return raw.strip().upper()
+
+
+def decide(tag: TagRecord | None, now: dt.datetime, active_transactions: int) -> AuthResult:
+    """The status of a tag at `now`, given how many transactions it already has running."""
+    if tag is None:
+        return AuthResult(AuthStatus.INVALID)
+    info = dict(expires_at=tag.expires_at, parent_id_tag=tag.parent_id_tag, tag_id=tag.id)
+    if tag.status == "blocked":
+        return AuthResult(AuthStatus.BLOCKED, **info)
+    if tag.expires_at is not None and tag.expires_at <= now:
+        return AuthResult(AuthStatus.EXPIRED, **info)
+    if tag.max_concurrent_tx and active_transactions >= tag.max_concurrent_tx:
+        return AuthResult(AuthStatus.CONCURRENT_TX, **info)
+    return AuthResult(AuthStatus.ACCEPTED, **info)
+
+
+def authorize_sync(id_tag: str, now: dt.datetime, exclude_running: bool = False) -> AuthResult:
+    """Look the tag up and decide; runs in a store thread.
+
+    `exclude_running` is for a stop: a tag ending its own transaction is not 'concurrent'.
+    """
+    id_tag = normalise_id_tag(id_tag)
+    tag = user_store.get_tag(id_tag)
+    running = 0 if exclude_running or tag is None else tx_store.count_active_for_tag(id_tag)
+    result = decide(tag, now, running)
+    if tag is not None and tag.driver is not None:
+        driver = user_store.get_driver(tag.driver)
+        result = AuthResult(result.status, result.expires_at, result.parent_id_tag, result.tag_id,
+                            driver.id if driver else None)
+    return result

@@ -1,0 +1,341 @@
+"""The charger registry: who the chargers are, whether they may talk, and how they are doing.
+
+Registration (accepted/pending/rejected) and the policy for unknown chargers live here, as do
+boot details, connector status and firmware/diagnostics status. Connection liveness is kept in
+memory on the hot path (every message touches it) and written to the store in batches by the
+supervisor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from appliance.core import events as ev
+from appliance.core.journal import Journal
+from appliance.core.secrets import hash_password, verify_password
+from appliance.store import chargers as store
+from appliance.store.chargers import ChargerRecord
+from appliance.store.database import Database
+
+PROTOCOLS = ("ocpp1.5-soap", "ocpp1.6-soap", "ocpp1.6-json", "ocpp2.0.1")
+REGISTRATIONS = ("accepted", "pending", "rejected")
+BOOT_STATUS = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
+
+ONLINE = "online"
+TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
+UNAVAILABLE = "unavailable"
+
+
+class ChargerError(ValueError):
+    """A request about a charger that cannot be carried out; the message says why."""
+
+
+class ChargerNotFound(ChargerError, LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    vendor: str
+    model: str
+    serial_number: str = ""
+    firmware_version: str = ""
+    iccid: str = ""
+    imsi: str = ""
+    meter_type: str = ""
+    meter_serial_number: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class BootOutcome:
+    status: str  # Accepted, Pending, Rejected (OCPP RegistrationStatus)
+    interval_s: int
+    current_time: dt.datetime
+
+
+@dataclass
+class LiveCharger:
+    """What the server knows of a charger right now; only the event loop touches it."""
+
+    pk: int
+    identity: str
+    protocol: str
+    registration: str
+    password_hash: str | None
+    state: str = UNAVAILABLE
+    connected: bool = False
+    last_seen: float = 0.0  # time.monotonic()
+    last_seen_at: dt.datetime | None = None
+    contact_dirty: bool = False
+    sessions: set[int] = field(default_factory=set)
+
+
+class ChargerRegistry:
+    def __init__(self, db: Database, bus: ev.EventBus, journal: Journal, unknown_policy: str = "pending",
+                 heartbeat_interval_s: int = 300, pending_retry_interval_s: int = 60) -> None:
+        self.db = db
+        self.bus = bus
+        self.journal = journal
+        self.unknown_policy = unknown_policy
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.pending_retry_interval_s = pending_retry_interval_s
+        self.live: dict[str, LiveCharger] = {}
+        self._verified: dict[str, tuple[str, bytes]] = {}
+        bus.subscribe(ev.ChargerChanged, self._on_charger_changed)
+
+    # -- management (CLI, API, UI) ----------------------------------------------------------
+
+    async def add(self, identity: str, protocol: str, password: str | None = None, description: str = "",
+                  registration: str = "accepted") -> ChargerRecord:
+        identity = validate_identity(identity)
+        if protocol not in PROTOCOLS:
+            raise ChargerError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        password_hash = hash_password(password) if password else None
+
+        def add_sync() -> ChargerRecord:
+            if store.get(identity) is not None:
+                raise ChargerError(f"charger {identity} already exists")
+            record = store.create(identity, protocol, password_hash, registration, "admin", ev.utcnow(), description)
+            self.journal.record_sync(ev.ChargerChanged(identity, "added"))
+            return record
+
+        record = await self.db.write(add_sync)
+        self.bus.publish(ev.ChargerChanged(identity, "added"))
+        return record
+
+    async def update(self, identity: str, change: str, **fields) -> ChargerRecord:
+        if "password" in fields:
+            password = fields.pop("password")
+            fields["password_hash"] = hash_password(password) if password else None
+        if "registration" in fields and fields["registration"] not in REGISTRATIONS:
+            raise ChargerError(f"registration must be one of {', '.join(REGISTRATIONS)}")
+        if "protocol" in fields and fields["protocol"] not in PROTOCOLS:
+            raise ChargerError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+
+        def update_sync() -> ChargerRecord:
+            if store.get(identity) is None:
+                raise ChargerNotFound(f"no charger {identity}")
+            record = store.update(identity, **fields)
+            self.journal.record_sync(ev.ChargerChanged(identity, change))
+            return record
+
+        record = await self.db.write(update_sync)
+        self.bus.publish(ev.ChargerChanged(identity, change))
+        return record
+
+    async def set_registration(self, identity: str, registration: str) -> ChargerRecord:
+        return await self.update(identity, registration, registration=registration)
+
+    async def get(self, identity: str) -> ChargerRecord | None:
+        return await self.db.read(store.get, identity)
+
+    async def require(self, identity: str) -> ChargerRecord:
+        record = await self.get(identity)
+        if record is None:
+            raise ChargerNotFound(f"no charger {identity}")
+        return record
+
+    async def list(self, registration: str | None = None) -> list[ChargerRecord]:
+        return await self.db.read(store.list_all, registration)
+
+    async def connectors(self, identity: str) -> list[store.ConnectorRecord]:
+        record = await self.require(identity)
+        return await self.db.read(store.connectors, record.id)
+
+    async def status_history(self, identity: str, limit: int = 100) -> list[store.StatusRecord]:
+        record = await self.require(identity)
+        return await self.db.read(store.status_history, record.id, limit)
+
+    # -- the connection's life ----------------------------------------------------------------
+
+    async def admit(self, identity: str, protocol: str, password: str | None) -> LiveCharger | None:
+        """Decide whether a connecting charger may open a session; records unknown ones.
+
+        Returns None when its credentials are wrong. A charger with a password must give it
+        (OCPP security profile 1/2); an unknown charger is recorded under the configured policy.
+        """
+        live = self.live.get(identity)
+        if live is None:
+            record = await self.db.read(store.get, identity)
+            if record is None:
+                record = await self._record_unknown(identity, protocol, "connect")
+            live = self._remember(record)
+        if live.password_hash and not self._password_ok(identity, live.password_hash, password):
+            return None
+        return live
+
+    def _password_ok(self, identity: str, password_hash: str, password: str | None) -> bool:
+        if password is None:
+            return False
+        # Reconnect storms would otherwise cost a scrypt per connection; a verified password is
+        # remembered (as a salted digest, never in clear) until the stored hash changes.
+        digest = hashlib.sha256(password_hash.encode() + password.encode()).digest()
+        if self._verified.get(identity) == (password_hash, digest):
+            return True
+        if verify_password(password, password_hash):
+            self._verified[identity] = (password_hash, digest)
+            return True
+        return False
+
+    async def connected(self, identity: str, protocol: str) -> None:
+        live = self.live[identity]
+        live.connected = True
+        self.touch(identity)
+        await self.db.write(store.update, identity, connected_at=ev.utcnow(), connection_state=ONLINE,
+                            last_contact_at=ev.utcnow())
+        self.bus.publish(ev.ChargerConnected(identity, protocol))
+
+    def disconnected(self, identity: str) -> None:
+        live = self.live.get(identity)
+        if live is None:
+            return
+        live.connected = False
+        self._set_state(live, TEMPORARILY_UNAVAILABLE)
+        self.bus.publish(ev.ChargerDisconnected(identity))
+
+    def touch(self, identity: str) -> None:
+        """A message arrived from the charger: the hot path, memory only."""
+        live = self.live.get(identity)
+        if live is None:
+            return
+        live.last_seen = time.monotonic()
+        live.last_seen_at = ev.utcnow()
+        live.contact_dirty = True
+        if live.state != ONLINE:
+            self._set_state(live, ONLINE)
+
+    def is_accepted(self, identity: str) -> bool:
+        live = self.live.get(identity)
+        return live is not None and live.registration == "accepted"
+
+    def _set_state(self, live: LiveCharger, state: str) -> None:
+        if live.state == state:
+            return
+        previous, live.state = live.state, state
+        live.contact_dirty = True
+        self.bus.publish(ev.ConnectionStateChanged(live.identity, state, previous))
+
+    def supervise(self, temporarily_after_s: float, unavailable_after_s: float) -> None:
+        """Move silent chargers to temporarily unavailable, then to unavailable (long-term)."""
+        now = time.monotonic()
+        for live in self.live.values():
+            silence = now - live.last_seen
+            if live.state != UNAVAILABLE and silence >= unavailable_after_s:
+                self._set_state(live, UNAVAILABLE)
+            elif live.state == ONLINE and silence >= temporarily_after_s:
+                self._set_state(live, TEMPORARILY_UNAVAILABLE)
+
+    async def flush_contacts(self) -> None:
+        dirty = [live for live in self.live.values() if live.contact_dirty]
+        if not dirty:
+            return
+        for live in dirty:
+            live.contact_dirty = False
+        contacts = [(l.identity, l.last_seen_at) for l in dirty if l.last_seen_at]
+        states = [(l.identity, l.state) for l in dirty]
+
+        def flush_sync() -> None:
+            store.set_contact_times(contacts)
+            store.set_connection_states(states)
+
+        await self.db.write(flush_sync)
+
+    async def load(self) -> None:
+        """At start: chargers the last run left online are now only temporarily unavailable."""
+        for record in await self.db.read(store.list_all, None):
+            live = self._remember(record)
+            live.state = UNAVAILABLE if record.connection_state in (UNAVAILABLE, "never_connected") \
+                else TEMPORARILY_UNAVAILABLE
+            if record.last_contact_at:
+                age = (ev.utcnow() - record.last_contact_at).total_seconds()
+                live.last_seen = time.monotonic() - max(0.0, age)
+                live.last_seen_at = record.last_contact_at
+            live.contact_dirty = live.state != record.connection_state
+
+    # -- what chargers tell -----------------------------------------------------------------
+
+    async def boot(self, identity: str, protocol: str, info: BootInfo) -> BootOutcome:
+        now = ev.utcnow()
+
+        def boot_sync() -> ChargerRecord:
+            store.get(identity) or self._create_unknown_sync(identity, protocol, "boot")
+            return store.update(identity, vendor=info.vendor, model=info.model, serial_number=info.serial_number,
+                                firmware_version=info.firmware_version, iccid=info.iccid, imsi=info.imsi,
+                                meter_type=info.meter_type, meter_serial_number=info.meter_serial_number,
+                                last_boot_at=now, last_contact_at=now, protocol=protocol)
+
+        record = await self.db.write(boot_sync)
+        self._remember(record)
+        self.touch(identity)
+        self.bus.publish(ev.ChargerBooted(identity, record.registration, info.reason))
+        interval = self.heartbeat_interval_s if record.registration == "accepted" else self.pending_retry_interval_s
+        return BootOutcome(BOOT_STATUS[record.registration], interval, now)
+
+    async def report_status(self, identity: str, connector_number: int, status: str, error_code: str = "NoError",
+                            info: str = "", vendor_error_code: str = "", reported_at: dt.datetime | None = None,
+                            evse_number: int | None = None) -> None:
+        received = ev.utcnow()
+        live = self.live[identity]
+        previous = await self.db.write(store.record_status, live.pk, connector_number, evse_number, status,
+                                       error_code or "NoError", info or "", vendor_error_code or "",
+                                       reported_at or received, received)
+        self.bus.publish(ev.StatusChanged(identity, connector_number, status, error_code or "NoError", previous))
+
+    async def report_firmware_status(self, identity: str, status: str) -> None:
+        await self.db.write(store.update, identity, firmware_status=status, firmware_status_at=ev.utcnow())
+        self.bus.publish(ev.FirmwareStatus(identity, status))
+
+    async def report_diagnostics_status(self, identity: str, status: str) -> None:
+        await self.db.write(store.update, identity, diagnostics_status=status, diagnostics_status_at=ev.utcnow())
+        self.bus.publish(ev.DiagnosticsStatus(identity, status))
+
+    async def set_endpoint(self, identity: str, url: str) -> None:
+        await self.db.write(store.update, identity, endpoint_url=url)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _record_unknown(self, identity: str, protocol: str, how: str) -> ChargerRecord:
+        def create_sync() -> ChargerRecord:
+            return store.get(identity) or self._create_unknown_sync(identity, protocol, how)
+
+        record = await self.db.write(create_sync)
+        self.bus.publish(ev.ChargerChanged(identity, "recorded"))
+        return record
+
+    def _create_unknown_sync(self, identity: str, protocol: str, how: str) -> ChargerRecord:
+        registration = {"accept": "accepted", "pending": "pending", "reject": "rejected"}[self.unknown_policy]
+        record = store.create(identity, protocol, None, registration, how, ev.utcnow())
+        self.journal.record_sync(ev.ChargerChanged(identity, "recorded"))
+        return record
+
+    def _remember(self, record: ChargerRecord) -> LiveCharger:
+        live = self.live.get(record.identity)
+        if live is None:
+            live = self.live[record.identity] = LiveCharger(
+                record.id, record.identity, record.protocol, record.registration, record.password_hash)
+        else:
+            live.pk, live.protocol = record.id, record.protocol
+            live.registration, live.password_hash = record.registration, record.password_hash
+        return live
+
+    async def _on_charger_changed(self, event: ev.ChargerChanged) -> None:
+        record = await self.db.read(store.get, event.identity)
+        if record is None:
+            self.live.pop(event.identity, None)
+        elif event.identity in self.live:
+            self._remember(record)
+
+
+def validate_identity(identity: str) -> str:
+    """OCPP 1.6 §3.1: the identity is part of the URL; ours allows the printable, URL-safe subset."""
+    identity = identity.strip()
+    if not identity or len(identity) > 48:
+        raise ChargerError("a charger id must be 1 to 48 characters long")
+    bad = sorted({c for c in identity if not (c.isascii() and (c.isalnum() or c in "-_.:*+|@"))})
+    if bad:
+        raise ChargerError(f"a charger id may not contain {''.join(bad)!r}")
+    return identity

@@ -1,0 +1,126 @@
+"""Sending a command to a charger on someone's behalf: timeout, clear result, action log.
+
+Web UI, CLI (through the API), DLM and local-list manager all send commands here, so every
+command is bounded in time and written to the action log with who asked, why, and the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+import logging
+import typing
+from typing import Any
+
+from appliance.core import events as ev
+from appliance.core import link as lk
+from appliance.store import logs as log_store
+from appliance.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(ValueError):
+    """The command itself is malformed (unknown name, bad arguments); nothing was sent."""
+
+
+class ChargerCommands:
+    def __init__(self, db: Database, links: lk.LinkRegistry, timeout_s: float = 30.0) -> None:
+        self.db = db
+        self.links = links
+        self.timeout_s = timeout_s
+
+    async def send(self, identity: str, command: str, arguments: dict[str, Any] | None = None, *,
+                   actor: str, reason: str = "") -> lk.CommandResult:
+        arguments = dict(arguments or {})
+        if command not in lk.COMMANDS:
+            raise CommandError(f"unknown command {command!r}; one of: {', '.join(lk.COMMANDS)}")
+        arguments = coerce_arguments(command, arguments)
+        link = self.links.get(identity)
+        if link is None:
+            result = lk.CommandResult(lk.OFFLINE, detail=f"charger {identity} is not connected")
+        else:
+            result = await self._call(link, command, arguments)
+        await self.db.write(log_store.add_action, ev.utcnow(), actor, identity, command, _loggable(arguments),
+                            reason, result.status, result.detail)
+        return result
+
+    async def _call(self, link: lk.ChargerLink, command: str, arguments: dict[str, Any]) -> lk.CommandResult:
+        try:
+            return await asyncio.wait_for(getattr(link, command)(**arguments), self.timeout_s)
+        except asyncio.TimeoutError:
+            return lk.CommandResult(lk.TIMEOUT, detail=f"no answer within {self.timeout_s:g} s")
+        except ConnectionError as e:
+            return lk.CommandResult(lk.OFFLINE, detail=str(e) or "connection lost")
+        except Exception as e:  # the adapter failed; the caller gets a result, the log the trace
+            log.exception("%s to %s failed", command, link.identity)
+            return lk.CommandResult(lk.ERROR, detail=f"{type(e).__name__}: {e}")
+
+    async def actions(self, identity: str | None = None, limit: int = 100) -> list[log_store.ActionLogEntry]:
+        return await self.db.read(log_store.actions, identity, limit)
+
+
+def coerce_arguments(command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Check arguments against ChargerLink's signature and turn JSON forms into typed values.
+
+    Callers from the API hand over JSON: ISO date strings, objects for limits and list entries.
+    A wrong or missing argument raises CommandError naming it, before anything is sent.
+    """
+    method = getattr(lk.ChargerLink, command)
+    try:
+        inspect.signature(method).bind(None, **arguments)
+    except TypeError as e:
+        raise CommandError(f"{command}: {e}") from None
+    hints = typing.get_type_hints(method)
+    return {name: _coerce(command, name, value, hints.get(name)) for name, value in arguments.items()}
+
+
+def _coerce(command: str, name: str, value: Any, hint: Any) -> Any:
+    if value is None:
+        return None
+    kinds = typing.get_args(hint) or (hint,)
+    try:
+        if dt.datetime in kinds and isinstance(value, str):
+            parsed = dt.datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        if lk.ChargingLimit in kinds and isinstance(value, dict):
+            return lk.ChargingLimit(**{k: _coerce(command, k, v, _field_type(lk.ChargingLimit, k))
+                                       for k, v in value.items()})
+        if name == "entries" and isinstance(value, list):
+            return [lk.LocalListEntry(**{k: _coerce(command, k, v, _field_type(lk.LocalListEntry, k))
+                                         for k, v in e.items()}) if isinstance(e, dict) else e for e in value]
+        if bool in kinds and not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        if int in kinds and not isinstance(value, int) and float not in kinds:
+            return int(value)
+    except (TypeError, ValueError) as e:
+        raise CommandError(f"{command}: argument {name}: {e}") from None
+    return value
+
+
+def _field_type(cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    if name not in hints:
+        raise TypeError(f"unknown field {name!r}")
+    return hints[name]
+
+
+_SECRET_KEYS = ("AuthorizationKey", "BasicAuthPassword")
+
+
+def _loggable(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the action log keeps them: secrets masked, dataclasses as dicts."""
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        elif isinstance(value, list):
+            value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        out[key] = value
+    if out.get("key") in _SECRET_KEYS and "value" in out:
+        out["value"] = "***"
+    return out

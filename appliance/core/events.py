@@ -1,0 +1,160 @@
+"""Domain events and the in-process bus that the DLM, local lists, billing and the UI subscribe to.
+
+Events are published after the data they describe is committed. Subscribers run as separate
+tasks, so a slow or failing subscriber never delays or breaks the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class ChargerConnected(Event):
+    identity: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class ChargerDisconnected(Event):
+    identity: str
+
+
+@dataclass(frozen=True)
+class ConnectionStateChanged(Event):
+    """online, temporarily_unavailable, unavailable (long-term lost)."""
+
+    identity: str
+    state: str
+    previous: str
+
+
+@dataclass(frozen=True)
+class ChargerBooted(Event):
+    identity: str
+    registration: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    identity: str
+    connector_number: int
+    status: str
+    error_code: str
+    previous: str | None
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    transaction_id: int
+    identity: str
+    connector_number: int
+    id_tag: str
+    auth_status: str
+
+
+@dataclass(frozen=True)
+class SessionUpdated(Event):
+    transaction_id: int | None
+    identity: str
+    connector_number: int
+    energy_wh: int | None = None
+    power_w: float | None = None
+    current_a: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionStopped(Event):
+    transaction_id: int
+    identity: str
+    connector_number: int
+    energy_wh: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChargerChanged(Event):
+    """A charger was added, accepted, rejected, edited or removed (by anyone, CLI included)."""
+
+    identity: str
+    change: str
+
+
+@dataclass(frozen=True)
+class TagChanged(Event):
+    id_tag: str
+    change: str
+
+
+@dataclass(frozen=True)
+class UserGroupChanged(Event):
+    """A company or driver was added or changed."""
+
+    kind: str
+    name: str
+    change: str
+
+
+@dataclass(frozen=True)
+class FirmwareStatus(Event):
+    identity: str
+    status: str
+
+
+@dataclass(frozen=True)
+class DiagnosticsStatus(Event):
+    identity: str
+    status: str
+
+
+Handler = Callable[[Any], Awaitable[None] | None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._tasks: set[asyncio.Task] = set()
+
+    def subscribe(self, event_type: type[Event], handler: Handler) -> None:
+        self._handlers[event_type].append(handler)
+
+    def unsubscribe(self, event_type: type[Event], handler: Handler) -> None:
+        if handler in self._handlers[event_type]:
+            self._handlers[event_type].remove(handler)
+
+    def publish(self, event: Event) -> None:
+        for event_type in type(event).__mro__:
+            for handler in list(self._handlers.get(event_type, ())):
+                task = asyncio.get_running_loop().create_task(self._run(handler, event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, handler: Handler, event: Event) -> None:
+        try:
+            result = handler(event)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("event handler %r failed on %r", handler, event)
+
+    async def drain(self) -> None:
+        """Wait until the handlers of events published so far have finished (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

@@ -1,0 +1,59 @@
+"""The event journal: how a running server learns what another process (the CLI) changed.
+
+Every change to shared data (chargers, tags, companies, drivers) writes a journal row in the
+same transaction as the change. The process that made it publishes the event itself; a server
+tails the journal and publishes the events of rows that other processes wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+
+from appliance.core import events as ev
+from appliance.store import logs as log_store
+from appliance.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_KINDS = {"charger": ev.ChargerChanged, "tag": ev.TagChanged, "user_group": ev.UserGroupChanged}
+
+
+class Journal:
+    def __init__(self, db: Database, bus: ev.EventBus) -> None:
+        self.db = db
+        self.bus = bus
+        self.origin = uuid.uuid4().hex
+        self._last_id = 0
+
+    def record_sync(self, event: ev.Event) -> None:
+        """Write the event to the journal; call inside the write that made the change."""
+        kind = next(k for k, cls in _KINDS.items() if isinstance(event, cls))
+        log_store.journal(ev.utcnow(), self.origin, kind, event.__dict__)
+
+    async def start_tail(self) -> None:
+        self._last_id = await self.db.read(log_store.journal_head)
+
+    async def tail_once(self) -> int:
+        """Publish events other processes journaled since the last look; returns how many."""
+        entries = await self.db.read(log_store.journal_since, self._last_id)
+        published = 0
+        for entry in entries:
+            self._last_id = entry.id
+            if entry.origin != self.origin and entry.kind in _KINDS:
+                self.bus.publish(_KINDS[entry.kind](**entry.payload))
+                published += 1
+        return published
+
+    async def tail_forever(self, interval_s: float = 0.5) -> None:
+        while True:
+            try:
+                await self.tail_once()
+            except Exception:
+                log.exception("reading the event journal failed")
+            await asyncio.sleep(interval_s)
+
+    async def prune(self, keep: dt.timedelta = dt.timedelta(days=7)) -> int:
+        return await self.db.write(log_store.prune_journal, ev.utcnow() - keep)

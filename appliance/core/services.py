@@ -1,0 +1,86 @@
+"""The core assembled: one object holding the services, for the server and for the CLI alike."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from appliance.config import Settings
+from appliance.core.chargers import ChargerRegistry
+from appliance.core.commands import ChargerCommands
+from appliance.core.commlog import CommLog
+from appliance.core.data_transfer import DataTransfers
+from appliance.core.events import EventBus
+from appliance.core.journal import Journal
+from appliance.core.link import LinkRegistry
+from appliance.core.tokens import ApiTokens
+from appliance.core.transactions import TransactionService
+from appliance.core.users import UserGroup
+from appliance.store import migrations
+from appliance.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    journal: Journal
+    chargers: ChargerRegistry
+    transactions: TransactionService
+    users: UserGroup
+    links: LinkRegistry
+    commands: ChargerCommands
+    commlog: CommLog
+    tokens: ApiTokens
+    data_transfers: DataTransfers
+
+    async def close(self) -> None:
+        await self.bus.drain()
+        await self.db.close()
+
+
+def open_core(settings: Settings) -> Core:
+    """Open the database (migrating it) and build the services on it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_path, settings.sqlite_synchronous)
+    try:
+        migrations.migrate(db.peewee)
+    except Exception:
+        db.close_sync()
+        raise
+    bus = EventBus()
+    journal = Journal(db, bus)
+    chargers = ChargerRegistry(db, bus, journal, settings.unknown_chargers, settings.heartbeat_interval_s,
+                               settings.pending_retry_interval_s)
+    links = LinkRegistry()
+    return Core(
+        settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
+        transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
+        commands=ChargerCommands(db, links, settings.command_timeout_s),
+        commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
+        tokens=ApiTokens(db), data_transfers=DataTransfers(),
+    )
+
+
+async def supervise_forever(core: Core) -> None:
+    """Connection states, contact times, stuck transactions and log pruning, on one timer."""
+    s = core.settings
+    ticks_per_prune = max(1, int(600 / max(s.supervision_interval_s, 0.1)))
+    tick = 0
+    while True:
+        await asyncio.sleep(s.supervision_interval_s)
+        try:
+            core.chargers.supervise(s.temporarily_unavailable_after_s, s.unavailable_after_s)
+            await core.chargers.flush_contacts()
+            await core.transactions.finish_stuck(dt.timedelta(seconds=s.stuck_transaction_after_s))
+            if tick % ticks_per_prune == 0:
+                await core.commlog.prune()
+                await core.journal.prune()
+        except Exception:
+            log.exception("supervision round failed")
+        tick += 1

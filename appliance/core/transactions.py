@@ -1,0 +1,163 @@
+"""The life of a transaction: authorize, start, meter values, stop; replays recognised.
+
+Every method returns only after its data is committed, so an adapter that answers the charger
+after awaiting it never acknowledges anything that a crash could lose. A replayed start (same
+charger, connector, tag, time and meter) or stop gets the answer it got the first time and
+changes nothing; replayed meter samples are ignored by the store's replay key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from appliance.core import events as ev
+from appliance.core import metering
+from appliance.core.authorization import AuthResult, AuthStatus, authorize_sync, normalise_id_tag
+from appliance.core.chargers import ChargerRegistry
+from appliance.store import transactions as store
+from appliance.store.database import Database
+from appliance.store.transactions import SampleRow, TransactionRecord
+
+log = logging.getLogger(__name__)
+
+STUCK = "Stuck"
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    transaction_id: int
+    auth: AuthResult
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    transaction_id: int | None
+    auth: AuthResult | None
+    replayed: bool = False
+
+
+class TransactionError(ValueError):
+    pass
+
+
+class TransactionService:
+    def __init__(self, db: Database, bus: ev.EventBus, registry: ChargerRegistry) -> None:
+        self.db = db
+        self.bus = bus
+        self.registry = registry
+
+    async def authorize(self, identity: str, id_tag: str) -> AuthResult:
+        return await self.db.read(authorize_sync, id_tag, ev.utcnow())
+
+    async def start(self, identity: str, connector_number: int, id_tag: str, meter_start_wh: int,
+                    started_at: dt.datetime, reservation_id: int | None = None, evse_number: int | None = None,
+                    remote_tx_id: str = "") -> StartOutcome:
+        charger_pk = self.registry.live[identity].pk
+        id_tag = normalise_id_tag(id_tag)
+
+        def start_sync() -> StartOutcome:
+            existing = store.find_start(charger_pk, connector_number, started_at, id_tag, meter_start_wh)
+            if existing is not None:
+                return StartOutcome(existing.id, _replayed_auth(existing.auth_status), replayed=True)
+            auth = authorize_sync(id_tag, ev.utcnow())
+            tx_id = store.insert(charger_pk, connector_number, evse_number, id_tag, auth.tag_id, auth.driver_id,
+                                 auth.status.value, started_at, meter_start_wh, reservation_id, remote_tx_id,
+                                 ev.utcnow())
+            return StartOutcome(tx_id, auth)
+
+        outcome = await self.db.write(start_sync)
+        if not outcome.replayed:
+            self.bus.publish(ev.SessionStarted(outcome.transaction_id, identity, connector_number, id_tag,
+                                               outcome.auth.status.value))
+        return outcome
+
+    async def meter_values(self, identity: str, connector_number: int, transaction_id: int | None,
+                           samples: list[SampleRow]) -> None:
+        if not samples:
+            return
+        charger_pk = self.registry.live[identity].pk
+        energy = metering.energy_register_wh(samples) if transaction_id is not None else None
+
+        def record_sync() -> None:
+            store.insert_samples(charger_pk, connector_number, transaction_id, samples)
+            if energy is not None:
+                store.advance_meter(charger_pk, transaction_id, energy[0], energy[1].sampled_at)
+
+        await self.db.write(record_sync)
+        self.bus.publish(ev.SessionUpdated(transaction_id, identity, connector_number,
+                                           energy[0] if energy else None, metering.power_w(samples),
+                                           metering.current_by_phase(samples)))
+
+    async def stop(self, identity: str, transaction_id: int, meter_stop_wh: int, stopped_at: dt.datetime,
+                   reason: str = "", id_tag: str | None = None, samples: list[SampleRow] | None = None
+                   ) -> StopOutcome:
+        charger_pk = self.registry.live[identity].pk
+        stop_tag = normalise_id_tag(id_tag) if id_tag else ""
+
+        def stop_sync() -> tuple[StopOutcome, TransactionRecord | None]:
+            auth = authorize_sync(stop_tag, ev.utcnow(), exclude_running=True) if stop_tag else None
+            tx = store.get_for_charger(charger_pk, transaction_id)
+            if samples:
+                connector = tx.connector_number if tx else 0
+                store.insert_samples(charger_pk, connector, transaction_id, samples)
+            if tx is None:
+                log.warning("%s stopped transaction %s that the appliance does not know", identity, transaction_id)
+                return StopOutcome(None, auth), None
+            if tx.stopped_at is not None and tx.stop_reason != STUCK:
+                return StopOutcome(tx.id, _replayed_auth(tx.stop_auth_status) if stop_tag else None, True), None
+            energy_wh = max(0, meter_stop_wh - tx.meter_start_wh)
+            store.finish(tx.id, stopped_at, meter_stop_wh, energy_wh, reason or "Local", stop_tag,
+                         auth.status.value if auth else "")
+            return StopOutcome(tx.id, auth), store.get(tx.id)
+
+        outcome, finished = await self.db.write(stop_sync)
+        if finished is not None:
+            self.bus.publish(ev.SessionStopped(finished.id, identity, finished.connector_number,
+                                               finished.energy_wh or 0, finished.stop_reason))
+        return outcome
+
+    async def finish_stuck(self, silent_for: dt.timedelta) -> list[int]:
+        """Finish transactions that have sent nothing for `silent_for`, at their last known meter."""
+
+        def finish_sync() -> list[TransactionRecord]:
+            stuck = store.stale_active(ev.utcnow() - silent_for)
+            for tx in stuck:
+                meter = tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start_wh
+                store.finish(tx.id, tx.last_meter_at or tx.started_at, meter, max(0, meter - tx.meter_start_wh),
+                             STUCK, "", "")
+            return [store.get(tx.id) for tx in stuck]
+
+        finished = await self.db.write(finish_sync)
+        for tx in finished:
+            log.warning("transaction %s on %s finished: nothing heard for %s", tx.id, tx.charger_identity, silent_for)
+            self.bus.publish(ev.SessionStopped(tx.id, tx.charger_identity, tx.connector_number, tx.energy_wh or 0,
+                                               STUCK))
+        return [tx.id for tx in finished]
+
+    async def get(self, transaction_id: int) -> TransactionRecord | None:
+        return await self.db.read(store.get, transaction_id)
+
+    async def samples(self, transaction_id: int) -> list[SampleRow]:
+        return await self.db.read(store.samples, transaction_id)
+
+    async def list(self, identity: str | None = None, active: bool | None = None, id_tag: str | None = None,
+                   limit: int = 100, offset: int = 0) -> list[TransactionRecord]:
+        charger_pk = None
+        if identity is not None:
+            record = await self.registry.require(identity)
+            charger_pk = record.id
+        return await self.db.read(store.list_transactions, charger_pk, active,
+                                  normalise_id_tag(id_tag) if id_tag else None, limit, offset)
+
+    async def active_on_connector(self, identity: str, connector_number: int) -> list[TransactionRecord]:
+        return await self.db.read(store.active_on_connector, self.registry.live[identity].pk, connector_number)
+
+
+def _replayed_auth(status: str) -> AuthResult:
+    try:
+        return AuthResult(AuthStatus(status))
+    except ValueError:
+        return AuthResult(AuthStatus.INVALID)

@@ -1,0 +1,125 @@
+"""One charger's OCPP-J session: the `ocpp` library's ChargePoint with a conformant front door.
+
+Inbound frames are checked by `frames` before dispatch, payloads validated inline (the library's
+thread-pool validation collapses under many connections, see FACTS.md), errors answered with
+the version's own codes, and every frame written to the communication log. Key conversion
+between camelCase and snake_case is memoised: the library does it by regular expression on
+every key of every message. A version's adapter subclasses this with its `@on` handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from ocpp.charge_point import ChargePoint, camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallResult
+
+from appliance.core.services import Core
+from appliance.ocppj import frames
+from appliance.ocppj.frames import FrameError
+
+log = logging.getLogger(__name__)
+
+# Before acceptance only these may be sent (OCPP 1.6 §4.2.1, 2.0.1 B02.FR.09: others get SecurityError).
+ALLOWED_BEFORE_ACCEPTANCE = frozenset({"BootNotification"})
+
+
+class OcppJSession(ChargePoint):
+    ocpp_version = "1.6"
+    protocol = "ocpp1.6-json"
+    link_class: type  # the version's ChargerLink over this session
+
+    def __init__(self, identity: str, connection: Any, core: Core) -> None:
+        super().__init__(identity, connection, response_timeout=core.settings.command_timeout_s, logger=log)
+        self.core = core
+        self.max_frame_bytes = core.settings.ocpp_max_frame_bytes
+        self.validate_responses = core.settings.ocpp_validate_responses
+        self._known_actions = frozenset(self.known_actions())
+
+    def known_actions(self) -> set[str]:
+        """Every action the version defines, to tell NotSupported from NotImplemented."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        while True:
+            await self.route_message(await self._connection.recv())
+
+    async def route_message(self, raw: str | bytes) -> None:
+        self.core.commlog.record(self.id, "in", raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+        self.core.chargers.touch(self.id)
+        try:
+            msg = frames.parse(raw, self.max_frame_bytes)
+            if isinstance(msg, Call):
+                await self._dispatch(msg)
+            else:
+                self._response_queue.put_nowait(msg)
+        except FrameError as error:
+            log.info("%s: %s (%s)", self.id, error.description, error.kind)
+            await self._send(error.to_call_error(self.ocpp_version).to_json())
+
+    async def _dispatch(self, msg: Call) -> None:
+        handlers = self.route_map.get(msg.action)
+        if handlers is None or "_on_action" not in handlers:
+            kind = "not_supported" if msg.action in self._known_actions else "not_implemented"
+            raise FrameError(msg.unique_id, kind, f"{msg.action} is not handled by this central system")
+        if msg.action not in ALLOWED_BEFORE_ACCEPTANCE and not self.core.chargers.is_accepted(self.id):
+            raise FrameError(msg.unique_id, "security", "charger is not accepted: send BootNotification first")
+        frames.validate(self.ocpp_version, msg.action, msg.payload, msg.unique_id)
+        handler = handlers["_on_action"]
+        try:
+            response = await handler(**_snake_keys(msg.payload))
+        except FrameError:
+            raise
+        except OCPPError as e:
+            raise FrameError(msg.unique_id, _kind_of(e), e.description, e.details) from None
+        except (TypeError, ValueError) as e:  # a value the schema allows but the handler cannot use
+            log.info("%s: %s refused: %s", self.id, msg.action, e)
+            raise FrameError(msg.unique_id, "property", str(e)) from None
+        except Exception:
+            # Nothing was acknowledged: the charger keeps the message and sends it again.
+            log.exception("%s: handling %s failed", self.id, msg.action)
+            raise FrameError(msg.unique_id, "internal", "the central system could not process this message")
+        payload = _camel_keys(remove_nones(serialize_as_dict(response)))
+        if self.validate_responses:
+            frames.validate(self.ocpp_version, msg.action, payload, msg.unique_id, request=False)
+        await self._send(CallResult(msg.unique_id, payload, msg.action).to_json())
+
+    async def _send(self, message: str) -> None:
+        self.core.commlog.record(self.id, "out", message)
+        await self._connection.send(message)
+
+
+def _kind_of(error: OCPPError) -> str:
+    for kind, code in frames.CODES["2.0.1"].items():
+        if code == error.code:
+            return kind
+    return "generic"
+
+
+@lru_cache(maxsize=4096)
+def _snake(key: str) -> str:
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+@lru_cache(maxsize=4096)
+def _camel(key: str) -> str:
+    return next(iter(snake_to_camel_case({key: None})))
+
+
+def _snake_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {_snake(k): _snake_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_snake_keys(v) for v in data]
+    return data
+
+
+def _camel_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {_camel(k): _camel_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_camel_keys(v) for v in data]
+    return data

@@ -1,0 +1,1 @@
+"""Persistence: peewee models, queries returning plain records, migrations, the writer thread."""

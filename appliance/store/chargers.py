@@ -1,0 +1,145 @@
+"""Queries on chargers, their connectors and their status history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import JOIN
+
+from appliance.store.models import Charger, Connector, Evse, StatusHistory
+from appliance.store.times import from_db, to_db
+
+
+@dataclass(frozen=True)
+class ChargerRecord:
+    id: int
+    identity: str
+    protocol: str
+    password_hash: str | None
+    registration: str
+    description: str
+    vendor: str
+    model: str
+    serial_number: str
+    firmware_version: str
+    connection_state: str
+    endpoint_url: str
+    firmware_status: str
+    diagnostics_status: str
+    last_boot_at: dt.datetime | None
+    last_contact_at: dt.datetime | None
+    connected_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ConnectorRecord:
+    connector_number: int
+    evse_number: int | None
+    current_type: str
+    max_power_w: int | None
+    status: str
+    error_code: str
+    info: str
+    vendor_error_code: str
+    status_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    connector_number: int
+    status: str
+    error_code: str
+    info: str
+    reported_at: dt.datetime
+
+
+def _record(c: Charger) -> ChargerRecord:
+    return ChargerRecord(
+        id=c.id, identity=c.identity, protocol=c.protocol, password_hash=c.password_hash,
+        registration=c.registration, description=c.description, vendor=c.vendor, model=c.model,
+        serial_number=c.serial_number, firmware_version=c.firmware_version,
+        connection_state=c.connection_state, endpoint_url=c.endpoint_url,
+        firmware_status=c.firmware_status, diagnostics_status=c.diagnostics_status,
+        last_boot_at=from_db(c.last_boot_at), last_contact_at=from_db(c.last_contact_at),
+        connected_at=from_db(c.connected_at), created_at=from_db(c.created_at),
+    )
+
+
+def get(identity: str) -> ChargerRecord | None:
+    c = Charger.get_or_none(Charger.identity == identity)
+    return _record(c) if c else None
+
+
+def list_all(registration: str | None = None) -> list[ChargerRecord]:
+    query = Charger.select().order_by(Charger.identity)
+    if registration:
+        query = query.where(Charger.registration == registration)
+    return [_record(c) for c in query]
+
+
+def create(identity: str, protocol: str, password_hash: str | None, registration: str,
+           created_by: str, now: dt.datetime, description: str = "") -> ChargerRecord:
+    c = Charger.create(identity=identity, protocol=protocol, password_hash=password_hash,
+                       registration=registration, created_by=created_by, created_at=to_db(now),
+                       description=description)
+    return _record(c)
+
+
+def update(identity: str, **fields) -> ChargerRecord | None:
+    fields = {k: to_db(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()}
+    Charger.update(**fields).where(Charger.identity == identity).execute()
+    return get(identity)
+
+
+def delete(identity: str) -> bool:
+    return Charger.delete().where(Charger.identity == identity).execute() > 0
+
+
+def set_contact_times(contacts: list[tuple[str, dt.datetime]]) -> None:
+    for identity, at in contacts:
+        Charger.update(last_contact_at=to_db(at)).where(Charger.identity == identity).execute()
+
+
+def set_connection_states(states: list[tuple[str, str]]) -> None:
+    for identity, state in states:
+        Charger.update(connection_state=state).where(Charger.identity == identity).execute()
+
+
+def connectors(charger_id: int) -> list[ConnectorRecord]:
+    query = (Connector.select(Connector, Evse).join(Evse, join_type=JOIN.LEFT_OUTER)
+             .where(Connector.charger == charger_id).order_by(Connector.connector_number))
+    return [ConnectorRecord(
+        connector_number=c.connector_number, evse_number=c.evse.evse_number if c.evse_id else None,
+        current_type=c.current_type, max_power_w=c.max_power_w, status=c.status,
+        error_code=c.error_code, info=c.info, vendor_error_code=c.vendor_error_code,
+        status_at=from_db(c.status_at)) for c in query]
+
+
+def record_status(charger_id: int, connector_number: int, evse_number: int | None, status: str,
+                  error_code: str, info: str, vendor_error_code: str,
+                  reported_at: dt.datetime, received_at: dt.datetime) -> str | None:
+    """Store a status report; returns the connector's previous status (None if it was new)."""
+    evse = None
+    if evse_number:
+        evse, _ = Evse.get_or_create(charger=charger_id, evse_number=evse_number)
+    connector, created = Connector.get_or_create(
+        charger=charger_id, connector_number=connector_number, defaults={"evse": evse})
+    previous = None if created else connector.status
+    newer = connector.status_at is None or from_db(connector.status_at) <= reported_at
+    if newer:  # a late, queued report must not overwrite a fresher one
+        Connector.update(status=status, error_code=error_code, info=info,
+                         vendor_error_code=vendor_error_code, status_at=to_db(reported_at),
+                         evse=evse or connector.evse).where(Connector.id == connector.id).execute()
+    StatusHistory.create(charger=charger_id, connector_number=connector_number, status=status,
+                         error_code=error_code, info=info, vendor_error_code=vendor_error_code,
+                         reported_at=to_db(reported_at), received_at=to_db(received_at))
+    return previous
+
+
+def status_history(charger_id: int, limit: int = 100) -> list[StatusRecord]:
+    query = (StatusHistory.select().where(StatusHistory.charger == charger_id)
+             .order_by(StatusHistory.reported_at.desc(), StatusHistory.id.desc()).limit(limit))
+    return [StatusRecord(s.connector_number, s.status, s.error_code, s.info, from_db(s.reported_at))
+            for s in query]

@@ -1,0 +1,209 @@
+"""The SQLite database: pragmas, one writer thread with group commit, reads off the event loop.
+
+SQLite takes one writer at a time, and a commit (an fsync with synchronous=FULL) must never
+run on the event loop. Every write from async code goes to one writer thread as a job. The
+writer takes whatever has queued since its last commit, runs each job in a savepoint of one
+transaction, commits once, and only then resolves the jobs' futures: a caller that awaits
+`write()` knows its data is durable, and under load many jobs share one commit (group commit),
+so a MeterValues answer waits for one commit, not for a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import queue
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from peewee import SqliteDatabase
+
+from appliance.store import models
+
+log = logging.getLogger(__name__)
+
+# Bounded so that a burst cannot grow one transaction (and the latency of everyone in it) without limit.
+MAX_JOBS_PER_COMMIT = 2000
+
+
+def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
+    """Open (and bind the models to) the database file with the pragmas the appliance relies on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(
+        str(path),
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": synchronous,
+            "foreign_keys": 1,
+            # Another process (the CLI) may hold the write lock for a moment.
+            "busy_timeout": 10000,
+            "cache_size": -16000,
+        },
+        check_same_thread=False,
+    )
+    models.database.initialize(db)
+    return db
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple
+    future: asyncio.Future | None
+    loop: asyncio.AbstractEventLoop | None
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _LogRows:
+    """Rows appended to a table without waiting (communication log): coalesced per commit."""
+
+    sql: str
+    rows: list[tuple] = field(default_factory=list)
+
+
+class Database:
+    """Async access to the store: `await write(fn, *args)` and `await read(fn, *args)`.
+
+    `fn` runs with the peewee database bound and a connection for its thread; for writes it
+    runs inside the shared transaction, in a savepoint so that its failure spoils only itself.
+    """
+
+    def __init__(self, path: Path, synchronous: str = "full", readers: int = 2):
+        self.path = path
+        self.peewee = open_sqlite(path, synchronous)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+        self._closed = False
+        self.commits = 0
+        self.jobs_committed = 0
+        self._writer.start()
+
+    # -- async API -----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._closed:
+            raise RuntimeError("database is closed")
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Job(fn, args, future, loop))
+        return await future
+
+    def append_rows(self, sql: str, row: tuple) -> None:
+        """Queue a row for an append-only table; it is committed with the next batch, unawaited."""
+        if not self._closed:
+            self._queue.put(_LogRows(sql, [row]))
+
+    async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, fn, args)
+
+    def _run_read(self, fn: Callable[..., Any], args: tuple) -> Any:
+        # Each reader thread keeps its connection; the transaction gives fn one consistent snapshot.
+        self.peewee.connect(reuse_if_open=True)
+        with self.peewee.atomic():
+            return fn(*args)
+
+    def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a write in the calling thread (CLI, start-up), committed on return."""
+        with self.peewee.connection_context():
+            with self.peewee.atomic("IMMEDIATE"):
+                return fn(*args)
+
+    def close_sync(self) -> None:
+        """Close from synchronous code (CLI, failed start): waits for queued writes to commit."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._writer.join()
+            self._readers.shutdown(wait=True)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        self._readers.shutdown(wait=True)
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        self.peewee.connect(reuse_if_open=True)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                batch = [item]
+                stop = self._drain_into(batch)
+                self._commit_batch(batch)
+                if stop:
+                    return
+        finally:
+            self.peewee.close()
+
+    def _drain_into(self, batch: list) -> bool:
+        while len(batch) < MAX_JOBS_PER_COMMIT:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
+    def _commit_batch(self, batch: list) -> None:
+        jobs = [item for item in batch if isinstance(item, _Job)]
+        appended: dict[str, list[tuple]] = {}
+        for item in batch:
+            if isinstance(item, _LogRows):
+                appended.setdefault(item.sql, []).extend(item.rows)
+        try:
+            with self.peewee.atomic("IMMEDIATE"):
+                for job in jobs:
+                    self._run_job(job)
+                conn = self.peewee.connection()
+                for sql, rows in appended.items():
+                    conn.executemany(sql, rows)
+        except Exception as e:  # the commit itself failed: nothing of the batch is durable
+            log.exception("commit of %d jobs failed", len(jobs))
+            for job in jobs:
+                job.error = job.error or e
+        self.commits += 1
+        self.jobs_committed += len(jobs)
+        for job in jobs:
+            if job.loop is not None and not job.loop.is_closed():
+                job.loop.call_soon_threadsafe(_resolve, job)
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            with self.peewee.atomic():  # a savepoint inside the batch transaction
+                job.result = job.fn(*job.args)
+        except Exception as e:
+            job.error = e
+
+
+def _resolve(job: _Job) -> None:
+    if job.future is None or job.future.done():
+        return
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.result)
+
+
+def is_constraint_error(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.IntegrityError) or type(error).__name__ == "IntegrityError"

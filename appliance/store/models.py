@@ -1,0 +1,237 @@
+"""Every peewee model of the appliance, bound to one database proxy.
+
+Times are naive UTC datetimes in storage (SQLite has no zone type); energy is integer Wh.
+Columns that take part in a replay-detecting unique index use '' rather than NULL, because
+SQL treats NULLs as distinct and the index would then not catch a replay.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+    applied_at = DateTimeField()
+
+
+class Charger(BaseModel):
+    id = AutoField()
+    identity = CharField(max_length=64, unique=True)
+    protocol = CharField(max_length=16)  # ocpp1.5-soap, ocpp1.6-soap, ocpp1.6-json, ocpp2.0.1
+    password_hash = CharField(max_length=200, null=True)
+    registration = CharField(max_length=16, default="pending")  # accepted, pending, rejected
+    description = CharField(max_length=200, default="")
+    vendor = CharField(max_length=50, default="")
+    model = CharField(max_length=50, default="")
+    serial_number = CharField(max_length=50, default="")
+    firmware_version = CharField(max_length=50, default="")
+    iccid = CharField(max_length=20, default="")
+    imsi = CharField(max_length=20, default="")
+    meter_type = CharField(max_length=50, default="")
+    meter_serial_number = CharField(max_length=50, default="")
+    connection_state = CharField(max_length=32, default="never_connected")
+    endpoint_url = CharField(max_length=500, default="")  # SOAP callback address
+    firmware_status = CharField(max_length=32, default="")
+    firmware_status_at = DateTimeField(null=True)
+    diagnostics_status = CharField(max_length=32, default="")
+    diagnostics_status_at = DateTimeField(null=True)
+    last_boot_at = DateTimeField(null=True)
+    last_contact_at = DateTimeField(null=True)
+    connected_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+    created_by = CharField(max_length=64, default="")  # 'boot' when recorded as unknown
+
+
+class Evse(BaseModel):
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="evses", on_delete="CASCADE")
+    evse_number = IntegerField()  # 1-based; OCPP 1.x connector N sits on EVSE N
+    max_power_w = IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("charger", "evse_number"), True),)
+
+
+class Connector(BaseModel):
+    """A charger's connector; connector_number 0 is the charger as a whole (OCPP 1.x)."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="connectors", on_delete="CASCADE")
+    evse = ForeignKeyField(Evse, null=True, backref="connectors", on_delete="CASCADE")
+    connector_number = IntegerField()
+    current_type = CharField(max_length=2, default="AC")  # AC or DC
+    max_power_w = IntegerField(null=True)
+    status = CharField(max_length=32, default="Unknown")
+    error_code = CharField(max_length=50, default="NoError")
+    info = CharField(max_length=50, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    status_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("charger", "connector_number"), True),)
+
+
+class StatusHistory(BaseModel):
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    connector_number = IntegerField()
+    status = CharField(max_length=32)
+    error_code = CharField(max_length=50, default="NoError")
+    info = CharField(max_length=50, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    reported_at = DateTimeField()  # the charger's timestamp, or receipt time when it gave none
+    received_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("charger", "reported_at"), False),)
+
+
+class Company(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    created_at = DateTimeField()
+
+
+class Driver(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    company = ForeignKeyField(Company, null=True, backref="drivers", on_delete="SET NULL")
+    email = CharField(max_length=200, default="")
+    created_at = DateTimeField()
+
+
+class Tag(BaseModel):
+    id = AutoField()
+    id_tag = CharField(max_length=64, unique=True)  # normalised, see core.tags.normalise_id_tag
+    token_type = CharField(max_length=20, default="ISO14443")
+    driver = ForeignKeyField(Driver, null=True, backref="tags", on_delete="SET NULL")
+    status = CharField(max_length=16, default="active")  # active, blocked
+    expires_at = DateTimeField(null=True)
+    parent_id_tag = CharField(max_length=64, default="")
+    max_concurrent_tx = IntegerField(default=1)
+    note = CharField(max_length=200, default="")
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+class Transaction(BaseModel):
+    id = AutoField()  # the transactionId given to OCPP 1.x chargers
+    charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE")
+    connector_number = IntegerField()
+    evse_number = IntegerField(null=True)
+    remote_tx_id = CharField(max_length=36, default="")  # charger-minted id (OCPP 2.0.1)
+    id_tag = CharField(max_length=64)
+    tag = ForeignKeyField(Tag, null=True, on_delete="SET NULL")
+    driver = ForeignKeyField(Driver, null=True, on_delete="SET NULL")
+    auth_status = CharField(max_length=16)  # the idTagInfo status answered at start
+    reservation_id = IntegerField(null=True)
+    started_at = DateTimeField()
+    meter_start_wh = IntegerField()
+    last_meter_wh = IntegerField(null=True)
+    last_meter_at = DateTimeField(null=True)
+    stopped_at = DateTimeField(null=True)
+    meter_stop_wh = IntegerField(null=True)
+    energy_wh = IntegerField(null=True)
+    stop_reason = CharField(max_length=32, default="")
+    stop_id_tag = CharField(max_length=64, default="")
+    stop_auth_status = CharField(max_length=16, default="")
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = (
+            # A StartTransaction replayed after a reconnect carries the same four values.
+            (("charger", "connector_number", "started_at", "id_tag", "meter_start_wh"), True),
+            (("stopped_at",), False),
+            (("charger", "remote_tx_id"), False),
+        )
+
+
+class MeterSample(BaseModel):
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    connector_number = IntegerField()
+    transaction = ForeignKeyField(Transaction, null=True, backref="samples", on_delete="CASCADE")
+    sampled_at = DateTimeField()
+    measurand = CharField(max_length=50, default="Energy.Active.Import.Register")
+    phase = CharField(max_length=8, default="")
+    location = CharField(max_length=8, default="")
+    context = CharField(max_length=32, default="")
+    unit = CharField(max_length=16, default="")
+    format = CharField(max_length=16, default="Raw")
+    value = FloatField(null=True)  # parsed number; NULL for signed data
+    raw_value = TextField()  # verbatim, so signed meter data stays verifiable
+
+    class Meta:
+        indexes = (
+            # Replayed MeterValues are recognised by this key and not stored twice.
+            (("charger", "connector_number", "sampled_at", "measurand", "phase", "location", "context"), True),
+            (("transaction", "sampled_at"), False),
+        )
+
+
+class CommLog(BaseModel):
+    """Every OCPP message in and out, pruned by age and count (see settings)."""
+
+    id = AutoField()
+    charger_identity = CharField(max_length=64, index=True)
+    direction = CharField(max_length=3)  # in, out
+    logged_at = DateTimeField(index=True)
+    message = TextField()
+
+
+class ActionLog(BaseModel):
+    """Who did what to which charger, why, and what came of it."""
+
+    id = AutoField()
+    at = DateTimeField(index=True)
+    actor = CharField(max_length=100)
+    charger_identity = CharField(max_length=64, index=True, default="")
+    action = CharField(max_length=50)
+    arguments = TextField(default="{}")
+    reason = TextField(default="")
+    result_status = CharField(max_length=32, default="")
+    result_detail = TextField(default="")
+
+
+class EventJournal(BaseModel):
+    """Changes to shared data, so a server sees what the CLI (another process) changed."""
+
+    id = AutoField()
+    at = DateTimeField()
+    origin = CharField(max_length=40)  # the process that made the change
+    kind = CharField(max_length=50)
+    payload = TextField(default="{}")
+
+
+class ApiToken(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    token_hash = CharField(max_length=128, unique=True)  # sha256 of a 256-bit random token
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+
+
+ALL_MODELS = [
+    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, Transaction,
+    MeterSample, CommLog, ActionLog, EventJournal, ApiToken,
+]

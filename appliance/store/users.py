@@ -1,0 +1,114 @@
+"""Queries on the closed user group: companies, drivers and their tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import JOIN
+
+from appliance.store.models import Company, Driver, Tag
+from appliance.store.times import from_db, to_db
+
+
+@dataclass(frozen=True)
+class CompanyRecord:
+    id: int
+    name: str
+    drivers: int
+
+
+@dataclass(frozen=True)
+class DriverRecord:
+    id: int
+    name: str
+    company: str | None
+    email: str
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    id: int
+    id_tag: str
+    token_type: str
+    driver: str | None
+    company: str | None
+    status: str
+    expires_at: dt.datetime | None
+    parent_id_tag: str
+    max_concurrent_tx: int
+    note: str
+
+
+def add_company(name: str, now: dt.datetime) -> CompanyRecord:
+    c = Company.create(name=name, created_at=to_db(now))
+    return CompanyRecord(c.id, c.name, 0)
+
+
+def get_company(name: str) -> CompanyRecord | None:
+    c = Company.get_or_none(Company.name == name)
+    return CompanyRecord(c.id, c.name, c.drivers.count()) if c else None
+
+
+def list_companies() -> list[CompanyRecord]:
+    return [CompanyRecord(c.id, c.name, c.drivers.count()) for c in Company.select().order_by(Company.name)]
+
+
+def add_driver(name: str, company_id: int | None, email: str, now: dt.datetime) -> DriverRecord:
+    Driver.create(name=name, company=company_id, email=email, created_at=to_db(now))
+    return get_driver(name)
+
+
+def get_driver(name: str) -> DriverRecord | None:
+    d = Driver.select(Driver, Company).join(Company, join_type=JOIN.LEFT_OUTER).where(Driver.name == name).first()
+    return DriverRecord(d.id, d.name, d.company.name if d.company_id else None, d.email) if d else None
+
+
+def list_drivers(company: str | None = None) -> list[DriverRecord]:
+    query = Driver.select(Driver, Company).join(Company, join_type=JOIN.LEFT_OUTER).order_by(Driver.name)
+    if company:
+        query = query.where(Company.name == company)
+    return [DriverRecord(d.id, d.name, d.company.name if d.company_id else None, d.email) for d in query]
+
+
+def _tags_query():
+    return (Tag.select(Tag, Driver, Company)
+            .join(Driver, join_type=JOIN.LEFT_OUTER)
+            .join(Company, join_type=JOIN.LEFT_OUTER))
+
+
+def _tag_record(t: Tag) -> TagRecord:
+    driver = t.driver if t.driver_id else None
+    return TagRecord(
+        id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=driver.name if driver else None,
+        company=driver.company.name if driver and driver.company_id else None, status=t.status,
+        expires_at=from_db(t.expires_at), parent_id_tag=t.parent_id_tag,
+        max_concurrent_tx=t.max_concurrent_tx, note=t.note)
+
+
+def get_tag(id_tag: str) -> TagRecord | None:
+    t = _tags_query().where(Tag.id_tag == id_tag).first()
+    return _tag_record(t) if t else None
+
+
+def list_tags(driver: str | None = None, status: str | None = None) -> list[TagRecord]:
+    query = _tags_query().order_by(Tag.id_tag)
+    if driver:
+        query = query.where(Driver.name == driver)
+    if status:
+        query = query.where(Tag.status == status)
+    return [_tag_record(t) for t in query]
+
+
+def add_tag(id_tag: str, driver_id: int | None, expires_at: dt.datetime | None, parent_id_tag: str,
+            token_type: str, max_concurrent_tx: int, note: str, now: dt.datetime) -> TagRecord:
+    Tag.create(id_tag=id_tag, driver=driver_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
+               token_type=token_type, max_concurrent_tx=max_concurrent_tx, note=note,
+               created_at=to_db(now), updated_at=to_db(now))
+    return get_tag(id_tag)
+
+
+def update_tag(id_tag: str, now: dt.datetime, **fields) -> TagRecord | None:
+    fields = {k: to_db(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()}
+    Tag.update(updated_at=to_db(now), **fields).where(Tag.id_tag == id_tag).execute()
+    return get_tag(id_tag)

@@ -1,0 +1,1 @@
+"""The web side: JSON API, health, and (later) the staff UI."""

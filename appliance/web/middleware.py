@@ -1,0 +1,53 @@
+"""The web layer's two middlewares: API token authentication and the one error handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from appliance.core.chargers import ChargerError
+from appliance.core.commands import CommandError
+from appliance.core.transactions import TransactionError
+from appliance.core.users import UserGroupError
+from appliance.web.keys import CORE
+
+log = logging.getLogger(__name__)
+
+USER_ERRORS = (ChargerError, UserGroupError, CommandError, TransactionError)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def api_token_auth(request: web.Request, handler):
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    record = await request.app[CORE].tokens.check(token) if token else None
+    if record is None:
+        return web.json_response({"error": "an API token is needed: Authorization: Bearer TOKEN"}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+    request["token_name"] = record.name
+    return await handler(request)
+
+
+@web.middleware
+async def errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if request.path.startswith("/api/") and e.status >= 400 and e.content_type != "application/json":
+            return _error(e.status, e.reason if e.text is None or e.text.startswith(f"{e.status}:") else e.text)
+        raise
+    except USER_ERRORS as e:
+        return _error(404 if isinstance(e, LookupError) else 400, str(e))
+    except json.JSONDecodeError:
+        return _error(400, "the request body is not valid JSON")
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error; the appliance log has the details")
