@@ -39,14 +39,14 @@ class Settings:
     )
     heartbeat_interval_s: int = _setting(300, "heartbeat interval given to chargers", "s")
     pending_retry_interval_s: int = _setting(60, "boot retry interval given to pending chargers", "s")
-    temporarily_unavailable_after_s: int = _setting(
-        120, "silence after which a charger counts as temporarily unavailable", "s"
+    temporarily_unavailable_after_s: float = _setting(
+        120.0, "silence after which a charger counts as temporarily unavailable", "s"
     )
-    unavailable_after_s: int = _setting(
-        300, "silence after which a charger counts as unavailable (long-term)", "s"
+    unavailable_after_s: float = _setting(
+        300.0, "silence after which a charger counts as unavailable (long-term)", "s"
     )
-    stuck_transaction_after_s: int = _setting(
-        86400, "a transaction with no meter values for this long is finished as stuck", "s"
+    stuck_transaction_after_s: float = _setting(
+        86400.0, "a transaction with no meter values for this long is finished as stuck", "s"
     )
     supervision_interval_s: float = _setting(10.0, "how often connections and transactions are checked", "s")
     command_timeout_s: float = _setting(30.0, "how long a charger has to answer a command", "s")

@@ -1,0 +1,76 @@
+"""Fixtures: the real app on a free loopback port with its own SQLite file, and an API client."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+import pytest
+
+from appliance.app import create_app
+from appliance.config import Settings, load_settings
+from appliance.core.services import Core
+from appliance.web.keys import CORE
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    defaults = dict(data_dir=data_dir, host="127.0.0.1", port=0, ocpp_validate_responses=True,
+                    command_timeout_s=5.0, supervision_interval_s=0.2, sqlite_synchronous="normal")
+    defaults.update(overrides)
+    return load_settings(defaults, environ={})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+class Appliance:
+    """A running app: its base URL, its core (for set-up and checks), and an API client."""
+
+    def __init__(self, server, core: Core, token: str) -> None:
+        self.server = server
+        self.core = core
+        self.token = token
+        self.url = str(server.make_url("/")).rstrip("/")
+
+    async def api(self, method: str, path: str, json: Any = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token if token is not None else self.token}"}
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, self.url + path, json=json, headers=headers) as response:
+                return response.status, await response.json()
+
+
+@pytest.fixture
+async def start_appliance(aiohttp_server) -> Callable[..., Any]:
+    """Start the real app (on port 0) with the given settings; returns an Appliance."""
+
+    async def start(settings: Settings) -> Appliance:
+        app = create_app(settings)
+        server = await aiohttp_server(app)
+        core = app[CORE]
+        token = await core.tokens.create("tests")
+        return Appliance(server, core, token)
+
+    return start
+
+
+@pytest.fixture
+async def appliance(start_appliance, settings) -> Appliance:
+    return await start_appliance(settings)
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll an (a)sync predicate until it returns something truthy; fail after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

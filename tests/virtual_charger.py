@@ -1,0 +1,233 @@
+"""A virtual OCPP 1.6 JSON charger: the `ocpp` library's charge-point side over aiohttp.
+
+It answers every command a CSMS may send with a configurable status and records what it got,
+so tests can check both the wire and the appliance's reaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import aiohttp
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+
+class ClientTransport:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def recv(self) -> str:
+        msg = await self.ws.receive()
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"websocket {msg.type.name}")
+        return msg.data
+
+    async def send(self, message: str) -> None:
+        await self.ws.send_str(message)
+
+
+class VirtualCharger16(ChargePoint):
+    """Answers per `self.answers[action]` (a status string or a payload dict); logs `received`."""
+
+    def __init__(self, identity: str, transport: ClientTransport) -> None:
+        super().__init__(identity, transport, response_timeout=10)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, Any] = {}
+        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
+        self.local_list_version = 0
+
+    def _got(self, action: str, **kwargs: Any) -> Any:
+        self.received.append((action, kwargs))
+        return self.answers.get(action, "Accepted")
+
+    def last(self, action: str) -> dict[str, Any]:
+        return next(kw for a, kw in reversed(self.received) if a == action)
+
+    # -- what the CSMS may ask ---------------------------------------------------------------
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, **kw):
+        return call_result.RemoteStartTransaction(status=self._got("RemoteStartTransaction", **kw))
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, **kw):
+        return call_result.RemoteStopTransaction(status=self._got("RemoteStopTransaction", **kw))
+
+    @on(Action.reset)
+    def on_reset(self, **kw):
+        return call_result.Reset(status=self._got("Reset", **kw))
+
+    @on(Action.unlock_connector)
+    def on_unlock(self, **kw):
+        answer = self._got("UnlockConnector", **kw)
+        return call_result.UnlockConnector(status="Unlocked" if answer == "Accepted" else answer)
+
+    @on(Action.change_availability)
+    def on_change_availability(self, **kw):
+        return call_result.ChangeAvailability(status=self._got("ChangeAvailability", **kw))
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key=None, **kw):
+        self._got("GetConfiguration", key=key)
+        keys = key or list(self.configuration)
+        known = [{"key": k, "readonly": False, "value": self.configuration[k]} for k in keys if k in self.configuration]
+        unknown = [k for k in keys if k not in self.configuration]
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key, value, **kw):
+        answer = self._got("ChangeConfiguration", key=key, value=value)
+        if answer == "Accepted":
+            self.configuration[key] = value
+        return call_result.ChangeConfiguration(status=answer)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **kw):
+        return call_result.ClearCache(status=self._got("ClearCache", **kw))
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, **kw):
+        return call_result.TriggerMessage(status=self._got("TriggerMessage", **kw))
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version, update_type, **kw):
+        answer = self._got("SendLocalList", list_version=list_version, update_type=update_type, **kw)
+        if answer == "Accepted":
+            self.local_list_version = list_version
+        return call_result.SendLocalList(status=answer)
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **kw):
+        self._got("GetLocalListVersion")
+        return call_result.GetLocalListVersion(list_version=self.local_list_version)
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, **kw):
+        return call_result.SetChargingProfile(status=self._got("SetChargingProfile", **kw))
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, **kw):
+        return call_result.ClearChargingProfile(status=self._got("ClearChargingProfile", **kw))
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id, duration, **kw):
+        answer = self._got("GetCompositeSchedule", connector_id=connector_id, duration=duration, **kw)
+        if answer != "Accepted":
+            return call_result.GetCompositeSchedule(status=answer)
+        return call_result.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id, schedule_start=_now(),
+            charging_schedule={"duration": duration, "charging_rate_unit": kw.get("charging_rate_unit") or "A",
+                               "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]})
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, **kw):
+        self._got("GetDiagnostics", **kw)
+        return call_result.GetDiagnostics(file_name="diagnostics.zip")
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, **kw):
+        self._got("UpdateFirmware", **kw)
+        return call_result.UpdateFirmware()
+
+    @on(Action.reserve_now)
+    def on_reserve_now(self, **kw):
+        return call_result.ReserveNow(status=self._got("ReserveNow", **kw))
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, **kw):
+        return call_result.CancelReservation(status=self._got("CancelReservation", **kw))
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, **kw):
+        return call_result.DataTransfer(status=self._got("DataTransfer", **kw), data="pong")
+
+    # -- what the charger says -------------------------------------------------------------
+
+    async def boot(self) -> Any:
+        return await self.call(call.BootNotification(charge_point_vendor="Virtual", charge_point_model="VC-16",
+                                                     charge_point_serial_number="SN-1", firmware_version="1.0"))
+
+    async def start_transaction(self, id_tag: str, connector_id: int = 1, meter_start: int = 0,
+                                timestamp: str | None = None) -> Any:
+        return await self.call(call.StartTransaction(connector_id=connector_id, id_tag=id_tag,
+                                                     meter_start=meter_start, timestamp=timestamp or _now()))
+
+    async def meter_values(self, transaction_id: int | None, energy_wh: int, connector_id: int = 1,
+                           timestamp: str | None = None) -> Any:
+        return await self.call(call.MeterValues(
+            connector_id=connector_id, transaction_id=transaction_id,
+            meter_value=[{"timestamp": timestamp or _now(), "sampled_value": [
+                {"value": str(energy_wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
+                {"value": "16.0", "measurand": "Current.Import", "unit": "A", "phase": "L1"}]}]))
+
+    async def stop_transaction(self, transaction_id: int, meter_stop: int, id_tag: str | None = None,
+                               timestamp: str | None = None, reason: str | None = None) -> Any:
+        return await self.call(call.StopTransaction(meter_stop=meter_stop, timestamp=timestamp or _now(),
+                                                    transaction_id=transaction_id, id_tag=id_tag, reason=reason))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ws_url(base_url: str, identity: str) -> str:
+    return base_url.replace("http://", "ws://").rstrip("/") + f"/ocpp/{identity}"
+
+
+@asynccontextmanager
+async def connect16(base_url: str, identity: str, password: str | None = None,
+                    boot: bool = True) -> AsyncIterator[VirtualCharger16]:
+    """A connected, serving virtual charger; boots it unless told not to."""
+    headers = {}
+    if password is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"], headers=headers) as ws:
+            cp = VirtualCharger16(identity, ClientTransport(ws))
+            task = asyncio.create_task(cp.start())
+            try:
+                if boot:
+                    await cp.boot()
+                yield cp
+            finally:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, ConnectionError):
+                    pass
+
+
+class RawSocket:
+    """Frames by hand, for bad input: send text, read the next answer as parsed JSON."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def answer(self, timeout: float = 5) -> Any:
+        import json
+
+        msg = await asyncio.wait_for(self.ws.receive(), timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg.type.name} {msg.data!r}"
+        return json.loads(msg.data)
+
+    async def call(self, text: str) -> Any:
+        await self.send(text)
+        return await self.answer()
+
+
+@asynccontextmanager
+async def raw16(base_url: str, identity: str) -> AsyncIterator[RawSocket]:
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"],
+                                      max_msg_size=0) as ws:
+            yield RawSocket(ws)
