@@ -11,6 +11,7 @@ from aiohttp import web
 
 from appliance import __version__
 from appliance.config import Settings
+from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
 from appliance.ocpp16.json_session import Ocpp16JsonSession
 from appliance.ocppj.endpoint import OcppJEndpoint
@@ -41,6 +42,7 @@ def _core_ctx(settings: Settings):
         core = open_core(settings)
         app[CORE] = core
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp1.6": Ocpp16JsonSession})
+        subscribe_reactions(core)
         await core.chargers.load()
         await core.journal.start_tail()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),

@@ -227,3 +227,12 @@ async def test_stuck_transaction_is_finished_at_its_last_meter(start_appliance, 
 async def _stopped(app, tx):
     record = await app.core.transactions.get(tx)
     return record if record.stopped_at else None
+
+
+async def test_accepting_a_connected_pending_charger_asks_it_to_boot_again(appliance):
+    async with connect16(appliance.url, "NEW2", boot=False) as cp:
+        assert (await cp.boot()).status == "Pending"
+        await appliance.core.chargers.set_registration("NEW2", "accepted")
+        await wait_for(lambda: any(a == "TriggerMessage" for a, _ in cp.received))
+        assert cp.last("TriggerMessage")["requested_message"] == "BootNotification"
+        assert (await cp.boot()).status == "Accepted"

@@ -235,14 +235,7 @@ class ChargerRegistry:
             return
         for live in dirty:
             live.contact_dirty = False
-        contacts = [(l.identity, l.last_seen_at) for l in dirty if l.last_seen_at]
-        states = [(l.identity, l.state) for l in dirty]
-
-        def flush_sync() -> None:
-            store.set_contact_times(contacts)
-            store.set_connection_states(states)
-
-        await self.db.write(flush_sync)
+        await self.db.write(store.set_liveness, [(c.identity, c.last_seen_at, c.state) for c in dirty])
 
     async def load(self) -> None:
         """At start: chargers the last run left online are now only temporarily unavailable."""

@@ -23,6 +23,9 @@ class Ocpp16JsonSession(OcppJSession):
     ocpp_version = "1.6"
     protocol = "ocpp1.6-json"
     link_class = Ocpp16JsonLink
+    # What the library's call() needs to validate and build answers for this version.
+    _ocpp_version = "1.6"
+    _call_result = call_result
 
     def known_actions(self) -> set[str]:
         return {a.value for a in Action}

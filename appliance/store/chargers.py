@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from appliance.store.models import Charger, Connector, Evse, StatusHistory
+from appliance.store.models import Charger, Connector, Evse, StatusHistory, database
 from appliance.store.times import from_db, to_db
 
 
@@ -97,14 +97,11 @@ def delete(identity: str) -> bool:
     return Charger.delete().where(Charger.identity == identity).execute() > 0
 
 
-def set_contact_times(contacts: list[tuple[str, dt.datetime]]) -> None:
-    for identity, at in contacts:
-        Charger.update(last_contact_at=to_db(at)).where(Charger.identity == identity).execute()
-
-
-def set_connection_states(states: list[tuple[str, str]]) -> None:
-    for identity, state in states:
-        Charger.update(connection_state=state).where(Charger.identity == identity).execute()
+def set_liveness(rows: list[tuple[str, dt.datetime | None, str]]) -> None:
+    """(identity, last contact, connection state) for many chargers at once: one statement, many rows."""
+    database.connection().executemany(
+        "UPDATE charger SET last_contact_at = coalesce(?, last_contact_at), connection_state = ? WHERE identity = ?",
+        [(str(to_db(at)) if at else None, state, identity) for identity, at, state in rows])
 
 
 def connectors(charger_id: int) -> list[ConnectorRecord]:
