@@ -26,9 +26,11 @@ from appliance.core.services import Core, open_core
 from appliance.core.tokens import TokenError
 from appliance.core.users import UserGroupError
 from appliance.live_client import LiveClient, LiveError
+from appliance.store.database import StoreError
 from appliance.store.migrations import SchemaTooNewError
 
-USER_ERRORS = (ChargerError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, LiveError)
+USER_ERRORS = (ChargerError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, StoreError,
+               LiveError)
 
 
 def main() -> None:
@@ -116,7 +118,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, unknown_charge
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_server(settings))
-    except (SchemaTooNewError, OSError) as e:
+    except (SchemaTooNewError, StoreError, OSError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -200,7 +202,7 @@ async def charger_reject(core: Core, identity: str) -> None:
 @with_live
 def charger_reset(live: LiveClient, identity: str, hard: bool, reason: str, as_json: bool) -> None:
     """Reset a connected charger."""
-    print_result(live.command(identity, "reset", {"hard": hard}, reason), as_json)
+    print_live(live.command(identity, "reset", {"hard": hard}, reason), as_json)
 
 
 @charger.command("unlock")
@@ -211,7 +213,7 @@ def charger_reset(live: LiveClient, identity: str, hard: bool, reason: str, as_j
 @with_live
 def charger_unlock(live: LiveClient, identity: str, connector: int, reason: str, as_json: bool) -> None:
     """Unlock a connector (release a stuck cable)."""
-    print_result(live.command(identity, "unlock", {"connector_number": connector}, reason), as_json)
+    print_live(live.command(identity, "unlock", {"connector_number": connector}, reason), as_json)
 
 
 @charger.command("trigger")
@@ -224,7 +226,7 @@ def charger_unlock(live: LiveClient, identity: str, connector: int, reason: str,
 def charger_trigger(live: LiveClient, identity: str, message: str, connector: int | None, reason: str,
                     as_json: bool) -> None:
     """Ask a charger to send MESSAGE now (BootNotification, Heartbeat, MeterValues, StatusNotification, ...)."""
-    print_result(live.command(identity, "trigger_message", {"message": message, "connector_number": connector},
+    print_live(live.command(identity, "trigger_message", {"message": message, "connector_number": connector},
                               reason), as_json)
 
 
@@ -238,7 +240,7 @@ def charger_trigger(live: LiveClient, identity: str, message: str, connector: in
 def charger_remote_start(live: LiveClient, identity: str, connector: int, tag: str, reason: str,
                          as_json: bool) -> None:
     """Start charging remotely."""
-    print_result(live.command(identity, "remote_start", {"connector_number": connector, "id_tag": tag}, reason),
+    print_live(live.command(identity, "remote_start", {"connector_number": connector, "id_tag": tag}, reason),
                  as_json)
 
 
@@ -250,7 +252,7 @@ def charger_remote_start(live: LiveClient, identity: str, connector: int, tag: s
 @with_live
 def charger_remote_stop(live: LiveClient, identity: str, transaction: int, reason: str, as_json: bool) -> None:
     """Stop a transaction remotely."""
-    print_result(live.command(identity, "remote_stop", {"transaction_id": transaction}, reason), as_json)
+    print_live(live.command(identity, "remote_stop", {"transaction_id": transaction}, reason), as_json)
 
 
 @charger.group("config")
@@ -265,7 +267,7 @@ def charger_config() -> None:
 @with_live
 def charger_config_get(live: LiveClient, identity: str, key: str | None, as_json: bool) -> None:
     """Print a charger's configuration (all keys, or KEY)."""
-    print_result(live.command(identity, "get_configuration", {"keys": [key] if key else None}, ""), as_json)
+    print_live(live.command(identity, "get_configuration", {"keys": [key] if key else None}, ""), as_json)
 
 
 @charger_config.command("set")
@@ -277,7 +279,7 @@ def charger_config_get(live: LiveClient, identity: str, key: str | None, as_json
 @with_live
 def charger_config_set(live: LiveClient, identity: str, key: str, value: str, reason: str, as_json: bool) -> None:
     """Change a configuration key on a charger."""
-    print_result(live.command(identity, "change_configuration", {"key": key, "value": value}, reason), as_json)
+    print_live(live.command(identity, "change_configuration", {"key": key, "value": value}, reason), as_json)
 
 
 # -- the user group -----------------------------------------------------------------------------
@@ -457,6 +459,17 @@ async def token_revoke(core: Core, name: str) -> None:
     if not await core.tokens.revoke(name):
         raise TokenError(f"no token named {name!r}")
     click.echo(f"token {name!r} revoked")
+
+
+# Exit status of a live command the charger did not carry out (refused, offline, timed out): the
+# answer is printed all the same, and scripts can tell success from the exit status alone.
+NOT_DONE_EXIT = 3
+
+
+def print_live(result: dict[str, Any], as_json: bool) -> None:
+    print_result(result, as_json)
+    if not result.get("ok"):
+        raise SystemExit(NOT_DONE_EXIT)
 
 
 def parse_expiry(text: str | None) -> dt.datetime | None:

@@ -340,3 +340,13 @@ def test_bad_environment_setting_is_one_clear_line(run, env, fragments):
 
 def test_bad_port_flag_is_a_usage_error(run):
     assert_clean_error(run("serve", "--port", "99999"), "--port", exit_code=2)
+
+
+def test_a_database_that_is_not_sqlite_is_one_clear_error(tmp_path):
+    data_dir = tmp_path / "broken"
+    data_dir.mkdir()
+    (data_dir / "appliance.sqlite3").write_bytes(b"this is not a database, just some text " * 100)
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "charger", "list"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: cannot open the database")
+    assert "Traceback" not in result.output

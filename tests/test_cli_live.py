@@ -214,9 +214,11 @@ async def test_live_command_prints_the_chargers_answer(server, args, action, exp
 
         refusal = "UnlockFailed" if action == "UnlockConnector" else "Rejected"
         cp.answers[action] = refusal  # whatever the charger says is what the CLI shows
-        rejected = json.loads((await acli(server.data_dir, *live_args(args, identity), "--json")).stdout)
-        assert (rejected["status"], rejected["ok"]) == (refusal, False)
-        assert f"status: {refusal}" in (await acli(server.data_dir, *live_args(args, identity))).stdout
+        refused = await acli(server.data_dir, *live_args(args, identity), "--json", ok=False)
+        rejected = json.loads(refused.stdout)
+        assert (rejected["status"], rejected["ok"], refused.exit_code) == (refusal, False, 3)
+        refused = await acli(server.data_dir, *live_args(args, identity), ok=False)
+        assert f"status: {refusal}" in refused.stdout and refused.exit_code == 3
 
 
 async def test_config_get_prints_the_keys(server):
@@ -240,8 +242,9 @@ async def test_config_get_prints_the_keys(server):
 async def test_trigger_of_a_message_the_version_lacks_says_so(server):
     await add_charger(server.data_dir, "TRG1")
     async with connect16(server.url, "TRG1") as cp:
-        result = json.loads((await acli(server.data_dir, "charger", "trigger", "TRG1", "SignCertificate",
-                                        "--json")).stdout)
+        answer = await acli(server.data_dir, "charger", "trigger", "TRG1", "SignCertificate", "--json", ok=False)
+        assert answer.exit_code == 3
+        result = json.loads(answer.stdout)
         assert result["status"] == "NotSupportedByCharger" and "SignCertificate" in result["detail"]
         assert "TriggerMessage" not in [a for a, _ in cp.received]
 
@@ -250,10 +253,11 @@ async def test_trigger_of_a_message_the_version_lacks_says_so(server):
 
 async def test_live_command_to_a_charger_not_connected_says_offline(server):
     await add_charger(server.data_dir, "OFF1")
-    text = (await acli(server.data_dir, "charger", "reset", "OFF1")).stdout
-    assert "status: Offline" in text.splitlines() and "OFF1 is not connected" in text
+    answer = await acli(server.data_dir, "charger", "reset", "OFF1", ok=False)
+    text = answer.stdout
+    assert "status: Offline" in text.splitlines() and "OFF1 is not connected" in text and answer.exit_code == 3
     result = json.loads((await acli(server.data_dir, "charger", "unlock", "OFF1", "--connector", "1",
-                                    "--json")).stdout)
+                                    "--json", ok=False)).stdout)
     assert (result["status"], result["ok"]) == ("Offline", False)
 
 
@@ -298,7 +302,7 @@ def test_killed_server_then_sigterm_restart(tmp_path):
     try:
         assert json.loads(second.state_path.read_text())["pid"] == second.proc.pid
         proc = real_cli(data_dir, "charger", "reset", "CP1", "--json")
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 3, proc.stderr  # reached the server; the charger is not there
         assert json.loads(proc.stdout)["status"] == "Offline"
     finally:
         code = second.terminate()

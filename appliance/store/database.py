@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from peewee import DatabaseError as PeeweeDatabaseError
 from peewee import SqliteDatabase
 
 from appliance.store import models
@@ -68,6 +69,10 @@ class _LogRows:
     rows: list[tuple] = field(default_factory=list)
 
 
+class StoreError(RuntimeError):
+    """The database cannot be used (not a SQLite file, unreadable, disk full); the message says which."""
+
+
 class Database:
     """Async access to the store: `await write(fn, *args)` and `await read(fn, *args)`.
 
@@ -78,6 +83,11 @@ class Database:
     def __init__(self, path: Path, synchronous: str = "full", readers: int = 2):
         self.path = path
         self.peewee = open_sqlite(path, synchronous)
+        try:  # fail here, with a clear message, rather than in the writer thread
+            self.peewee.connect(reuse_if_open=True)
+            self.peewee.close()
+        except (PeeweeDatabaseError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)

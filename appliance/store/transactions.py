@@ -89,7 +89,9 @@ def find_start(charger_id: int, connector_number: int, started_at: dt.datetime, 
 
 
 def count_active_for_tag(id_tag: str) -> int:
-    return Transaction.select().where((Transaction.id_tag == id_tag) & Transaction.stopped_at.is_null()).count()
+    """Running transactions the tag was accepted for; a refused start does not hold the tag's place."""
+    return Transaction.select().where((Transaction.id_tag == id_tag) & Transaction.stopped_at.is_null()
+                                      & (Transaction.auth_status == "Accepted")).count()
 
 
 def active_on_connector(charger_id: int, connector_number: int) -> list[TransactionRecord]:
