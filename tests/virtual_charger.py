@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import aiohttp
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
@@ -33,7 +33,9 @@ class ClientTransport:
 
 
 class VirtualCharger16(ChargePoint):
-    """Answers per `self.answers[action]` (a status string or a payload dict); logs `received`."""
+    """Answers per `self.answers[action]` (a status string, or an OCPPError to answer with a CALLERROR);
+    logs `received`. With `start_on_remote_start`, an accepted RemoteStartTransaction is followed by a
+    StartTransaction, whose answers collect in `remote_started`."""
 
     def __init__(self, identity: str, transport: ClientTransport) -> None:
         super().__init__(identity, transport, response_timeout=10)
@@ -41,10 +43,15 @@ class VirtualCharger16(ChargePoint):
         self.answers: dict[str, Any] = {}
         self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
         self.local_list_version = 0
+        self.start_on_remote_start = False
+        self.remote_started: list[Any] = []
 
     def _got(self, action: str, **kwargs: Any) -> Any:
         self.received.append((action, kwargs))
-        return self.answers.get(action, "Accepted")
+        answer = self.answers.get(action, "Accepted")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def last(self, action: str) -> dict[str, Any]:
         return next(kw for a, kw in reversed(self.received) if a == action)
@@ -54,6 +61,11 @@ class VirtualCharger16(ChargePoint):
     @on(Action.remote_start_transaction)
     def on_remote_start(self, **kw):
         return call_result.RemoteStartTransaction(status=self._got("RemoteStartTransaction", **kw))
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(self, id_tag, connector_id=None, **kw):
+        if self.start_on_remote_start and self.answers.get("RemoteStartTransaction", "Accepted") == "Accepted":
+            self.remote_started.append(await self.start_transaction(id_tag, connector_id or 1))
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, **kw):

@@ -78,9 +78,11 @@ def coerce_arguments(command: str, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(command: str, name: str, value: Any, hint: Any) -> Any:
-    if value is None:
-        return None
     kinds = typing.get_args(hint) or (hint,)
+    if value is None:
+        if hint is None or type(None) in kinds:
+            return None
+        raise CommandError(f"{command}: argument {name}: must not be null")
     try:
         if dt.datetime in kinds and isinstance(value, str):
             parsed = dt.datetime.fromisoformat(value)
@@ -91,10 +93,25 @@ def _coerce(command: str, name: str, value: Any, hint: Any) -> Any:
         if name == "entries" and isinstance(value, list):
             return [lk.LocalListEntry(**{k: _coerce(command, k, v, _field_type(lk.LocalListEntry, k))
                                          for k, v in e.items()}) if isinstance(e, dict) else e for e in value]
+        if dt.datetime in kinds and not isinstance(value, dt.datetime):
+            raise TypeError("expected an ISO 8601 date-time")
         if bool in kinds and not isinstance(value, bool):
             raise TypeError("expected true or false")
-        if int in kinds and not isinstance(value, int) and float not in kinds:
-            return int(value)
+        # Wrongly typed values must not reach the adapter: its schema check would refuse them there and
+        # the result would look like the charger's CALLERROR although nothing was sent.
+        if (int in kinds or float in kinds) and isinstance(value, bool):
+            raise TypeError("expected a number")
+        if int in kinds and float not in kinds:
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError("expected a whole number")
+            if not isinstance(value, int):
+                return int(value)
+        if float in kinds and not isinstance(value, (int, float)):
+            return float(value)
+        if str in kinds and not isinstance(value, str):
+            raise TypeError("expected a string")
+        if any(typing.get_origin(k) is list for k in kinds) and not isinstance(value, list):
+            raise TypeError("expected a list")
     except (TypeError, ValueError) as e:
         raise CommandError(f"{command}: argument {name}: {e}") from None
     return value
@@ -112,15 +129,20 @@ _SECRET_KEYS = ("AuthorizationKey", "BasicAuthPassword")
 
 def _loggable(arguments: dict[str, Any]) -> dict[str, Any]:
     """Arguments as the action log keeps them: secrets masked, dataclasses as dicts."""
-    out: dict[str, Any] = {}
-    for key, value in arguments.items():
-        if dataclasses.is_dataclass(value):
-            value = dataclasses.asdict(value)
-        elif isinstance(value, list):
-            value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
-        if isinstance(value, dt.datetime):
-            value = value.isoformat()
-        out[key] = value
+    out: dict[str, Any] = {key: _plain(value) for key, value in arguments.items()}
     if out.get("key") in _SECRET_KEYS and "value" in out:
         out["value"] = "***"
     return out
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts and times as ISO 8601 at any depth (a limit's start, a list entry's expiry)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value

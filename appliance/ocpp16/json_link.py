@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 from typing import Any
 
 from ocpp.exceptions import OCPPError
@@ -15,7 +16,9 @@ from appliance.core.link import ChargingLimit, CommandResult, LocalListEntry
 from appliance.ocpp16.wire import charging_profile, local_list_entries, to_wire_time
 from appliance.ocppj.session import OcppJSession
 
-TRIGGERABLE = {m.value for m in MessageTrigger}
+# The library's MessageTrigger also holds the Security Whitepaper's ExtendedTriggerMessage values
+# (LogStatusNotification, SignChargePointCertificate), which the 1.6 TriggerMessage schema refuses.
+TRIGGERABLE = {m.value for m in MessageTrigger} - {"LogStatusNotification", "SignChargePointCertificate"}
 
 
 class Ocpp16JsonLink:
@@ -29,7 +32,7 @@ class Ocpp16JsonLink:
             response = await self.session.call(payload, suppress=False)
         except OCPPError as e:
             return CommandResult(lk.CALL_ERROR, detail=f"{e.code}: {e.description}")
-        data = {k: v for k, v in dataclasses.asdict(response).items() if v is not None}
+        data = {k: _plain(v) for k, v in dataclasses.asdict(response).items() if v is not None}
         status = data.pop("status", default_status)
         return CommandResult(str(status), data)
 
@@ -113,3 +116,14 @@ class Ocpp16JsonLink:
     async def data_transfer(self, vendor_id: str, message_id: str | None = None,
                             data: str | None = None) -> CommandResult:
         return await self._call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data))
+
+
+def _plain(value: Any) -> Any:
+    """The library parses schedule limits as Decimal (for its schema check); callers get plain numbers."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

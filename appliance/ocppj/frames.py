@@ -44,6 +44,13 @@ UNKNOWN_ID = "-1"  # the id answered when the frame's own id cannot be read
 _ID_PREFIX = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+_json = json.JSONDecoder(parse_constant=_not_json)  # NaN/Infinity are Python's extension, not JSON
+
+
 @dataclass
 class FrameError(Exception):
     """A CALLERROR to send back: `kind` is a key of CODES, mapped to the version's code."""
@@ -59,15 +66,18 @@ class FrameError(Exception):
 
 def parse(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallError:
     """Check the frame's structure; raises FrameError for a frame that must get a CALLERROR."""
+    size = len(raw)
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise FrameError(UNKNOWN_ID, "rpc", "frame is not UTF-8 text") from None
-    if len(raw) > max_bytes:
-        raise FrameError(_guess_id(raw), "format", f"frame of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    elif size > max_bytes // 4:  # the limit is in bytes; UTF-8 takes at most 4 a character
+        size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise FrameError(_guess_id(raw), "format", f"frame of {size} bytes exceeds the limit of {max_bytes}")
     try:
-        frame = json.loads(raw)
+        frame = _json.decode(raw)
     except (ValueError, RecursionError):
         raise FrameError(_guess_id(raw), "rpc", "frame is not valid JSON") from None
     if not isinstance(frame, list) or not frame:

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.services import Core
-from appliance.web.keys import CORE
+from appliance.web.keys import CORE, TOKEN_NAME
 
 routes = web.RouteTableDef()
 
@@ -60,7 +60,7 @@ def core_of(request: web.Request) -> Core:
 
 
 def actor_of(request: web.Request) -> str:
-    return f"api:{request.get('token_name', '?')}"
+    return f"api:{request.get(TOKEN_NAME, '?')}"
 
 
 def int_query(request: web.Request, name: str, default: int | None) -> int | None:

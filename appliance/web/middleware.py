@@ -11,7 +11,7 @@ from appliance.core.chargers import ChargerError
 from appliance.core.commands import CommandError
 from appliance.core.transactions import TransactionError
 from appliance.core.users import UserGroupError
-from appliance.web.keys import CORE
+from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ async def api_token_auth(request: web.Request, handler):
     if record is None:
         return web.json_response({"error": "an API token is needed: Authorization: Bearer TOKEN"}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
-    request["token_name"] = record.name
+    request[TOKEN_NAME] = record.name
     return await handler(request)
 
 
