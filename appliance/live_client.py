@@ -6,6 +6,7 @@ at start; the CLI reads it. Plain urllib: a CLI call is one request, no event lo
 
 from __future__ import annotations
 
+import getpass
 import json
 import urllib.error
 import urllib.request
@@ -51,4 +52,11 @@ class LiveClient:
 
     def command(self, identity: str, command: str, arguments: dict[str, Any], reason: str) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/chargers/{identity}/commands/{command}",
-                            {"arguments": arguments, "reason": reason, "actor": "cli"})
+                            {"arguments": arguments, "reason": reason, "on_behalf_of": _os_user()})
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"

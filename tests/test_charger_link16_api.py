@@ -244,3 +244,21 @@ async def test_api_command_without_a_valid_token_is_a_401(appliance, cp, token):
     status, answer = await appliance.api("POST", COMMANDS_URL + "reset", {"arguments": {"hard": True}}, token=token)
     assert status == 401 and "API token" in answer["error"]
     assert cp.received == [] and await appliance.core.commands.actions("CP1") == []
+
+
+async def test_a_request_the_schema_refuses_is_not_sent_and_says_so(appliance):
+    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(appliance.url, "CP1") as cp:
+        status, body = await appliance.api("POST", "/api/v1/chargers/CP1/commands/set_charging_limit",
+                                           {"arguments": {"limit": {"limit": 11, "unit": "kW"}}})
+        assert status == 400 and body["error"].startswith("not sent, the request breaks the OCPP 1.6 schema")
+        assert "SetChargingProfile" not in [a for a, _ in cp.received]
+
+
+async def test_the_token_is_the_actor_and_a_given_name_only_stands_beside_it(appliance):
+    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(appliance.url, "CP1"):
+        await appliance.api("POST", "/api/v1/chargers/CP1/commands/clear_cache",
+                            {"arguments": {}, "reason": "why not", "on_behalf_of": "mallory"})
+    [entry] = await appliance.core.commands.actions("CP1")
+    assert entry.actor == "api:tests (mallory)"

@@ -50,6 +50,8 @@ class ChargerCommands:
     async def _call(self, link: lk.ChargerLink, command: str, arguments: dict[str, Any]) -> lk.CommandResult:
         try:
             return await asyncio.wait_for(getattr(link, command)(**arguments), self.timeout_s)
+        except CommandError:
+            raise  # refused before sending: the caller's mistake, nothing happened
         except asyncio.TimeoutError:
             return lk.CommandResult(lk.TIMEOUT, detail=f"no answer within {self.timeout_s:g} s")
         except ConnectionError as e:

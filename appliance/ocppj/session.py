@@ -38,6 +38,7 @@ class OcppJSession(ChargePoint):
         self.max_frame_bytes = core.settings.ocpp_max_frame_bytes
         self.validate_responses = core.settings.ocpp_validate_responses
         self._known_actions = frozenset(self.known_actions())
+        self.frames_sent = 0
 
     def known_actions(self) -> set[str]:
         """Every action the version defines, to tell NotSupported from NotImplemented."""
@@ -88,6 +89,7 @@ class OcppJSession(ChargePoint):
         await self._send(CallResult(msg.unique_id, payload, msg.action).to_json())
 
     async def _send(self, message: str) -> None:
+        self.frames_sent += 1
         self.core.commlog.record(self.id, "out", message)
         await self._connection.send(message)
 

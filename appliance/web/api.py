@@ -59,8 +59,10 @@ def core_of(request: web.Request) -> Core:
     return request.app[CORE]
 
 
-def actor_of(request: web.Request) -> str:
-    return f"api:{request.get(TOKEN_NAME, '?')}"
+def actor_of(request: web.Request, on_behalf_of: Any = None) -> str:
+    """The token is who acts; a name the caller gives (the CLI's OS user) is only added beside it."""
+    actor = f"api:{request.get(TOKEN_NAME, '?')}"
+    return f"{actor} ({str(on_behalf_of)[:50]})" if on_behalf_of else actor
 
 
 def int_query(request: web.Request, name: str, default: int | None) -> int | None:
@@ -130,7 +132,7 @@ async def send_command(request: web.Request) -> web.Response:
     identity = request.match_info["identity"]
     await core.chargers.require(identity)
     result = await core.commands.send(identity, request.match_info["command"], arguments,
-                                      actor=str(data.get("actor") or actor_of(request)),
+                                      actor=actor_of(request, data.get("on_behalf_of")),
                                       reason=str(data.get("reason", "")))
     return reply({"status": result.status, "ok": result.ok, "data": result.data, "detail": result.detail})
 
