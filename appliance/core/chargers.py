@@ -325,7 +325,6 @@ class ChargerRegistry:
 
 def validate_identity(identity: str) -> str:
     """OCPP 1.6 §3.1: the identity is part of the URL; ours allows the printable, URL-safe subset."""
-    identity = identity.strip()
     if not identity or len(identity) > 48:
         raise ChargerError("a charger id must be 1 to 48 characters long")
     bad = sorted({c for c in identity if not (c.isascii() and (c.isalnum() or c in "-_.:*+|@"))})

@@ -55,8 +55,10 @@ class OcppJSession(ChargePoint):
             msg = frames.parse(raw, self.max_frame_bytes)
             if isinstance(msg, Call):
                 await self._dispatch(msg)
-            else:
+            elif self._call_lock.locked():
                 self._response_queue.put_nowait(msg)
+            else:  # nobody waits for it (a late or invented answer); queueing it would only grow memory
+                log.info("%s: ignoring an answer to no pending call: %s", self.id, msg.unique_id)
         except FrameError as error:
             log.info("%s: %s (%s)", self.id, error.description, error.kind)
             await self._send(error.to_call_error(self.ocpp_version).to_json())
