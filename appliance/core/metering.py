@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from appliance.store.transactions import SampleRow
 
+# The version-neutral sampled value adapters build; stored as it is.
+Sample = SampleRow
+
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 CURRENT = "Current.Import"

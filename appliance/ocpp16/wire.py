@@ -8,9 +8,8 @@ from typing import Any
 
 from appliance.core.authorization import AuthResult
 from appliance.core.link import ChargingLimit, LocalListEntry
-from appliance.core.metering import parse_number
+from appliance.core.metering import Sample, parse_number
 from appliance.ocppj.frames import parse_datetime
-from appliance.store.transactions import SampleRow
 
 # OCPP 1.6 §7.31 SampledValue: what an absent field means.
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
@@ -31,7 +30,7 @@ def id_tag_info(auth: AuthResult) -> dict[str, Any]:
     return info
 
 
-def samples_from_meter_values(meter_values: list[dict[str, Any]]) -> list[SampleRow]:
+def samples_from_meter_values(meter_values: list[dict[str, Any]]) -> list[Sample]:
     """1.6 MeterValue objects (snake_case keys) to version-neutral samples."""
     samples = []
     for meter_value in meter_values:
@@ -39,7 +38,7 @@ def samples_from_meter_values(meter_values: list[dict[str, Any]]) -> list[Sample
         for sv in meter_value.get("sampled_value", []):
             fmt = sv.get("format", "Raw")
             raw = sv["value"]
-            samples.append(SampleRow(
+            samples.append(Sample(
                 sampled_at=at, measurand=sv.get("measurand", DEFAULT_MEASURAND), phase=sv.get("phase", ""),
                 location=sv.get("location", ""), context=sv.get("context", ""),
                 unit=sv.get("unit", DEFAULT_UNIT if "measurand" not in sv or "Energy" in sv["measurand"] else ""),
