@@ -14,8 +14,9 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
+import fastjsonschema
 import ocpp.messages
 from jsonschema import Draft4Validator, FormatChecker
 
@@ -150,8 +151,17 @@ def parse_datetime(value: str) -> dt.datetime:
     return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc)
 
 
+@dataclass(frozen=True)
+class _Schema:
+    """A payload schema twice: compiled, to accept valid payloads fast (jsonschema's interpreter
+    was 74% of the server's time under load), and interpreted, to explain a refusal precisely."""
+
+    accepts: Callable[[Any], Any]
+    explains: Draft4Validator
+
+
 @lru_cache(maxsize=None)
-def _validator(version: str, schema_name: str) -> Draft4Validator | None:
+def _schema(version: str, schema_name: str) -> _Schema | None:
     folder = {"1.6": "v16", "2.0.1": "v201"}[version]
     path = os.path.join(os.path.dirname(ocpp.messages.__file__), folder, "schemas", schema_name + ".json")
     try:
@@ -159,11 +169,20 @@ def _validator(version: str, schema_name: str) -> Draft4Validator | None:
             schema = json.load(f)
     except FileNotFoundError:
         return None
-    return Draft4Validator(schema, format_checker=_format_checker)
+    compiled = fastjsonschema.compile(schema, formats={"date-time": _is_date_time_text}, use_default=False)
+    return _Schema(compiled, Draft4Validator(schema, format_checker=_format_checker))
+
+
+def _is_date_time_text(value: str) -> bool:
+    try:
+        parse_datetime(value)
+    except ValueError:
+        return False
+    return True
 
 
 def schema_exists(version: str, action: str) -> bool:
-    return _validator(version, _schema_name(version, action, request=True)) is not None
+    return _schema(version, _schema_name(version, action, request=True)) is not None
 
 
 def _schema_name(version: str, action: str, request: bool) -> str:
@@ -174,13 +193,19 @@ def _schema_name(version: str, action: str, request: bool) -> str:
 
 def validate(version: str, action: str, payload: dict, unique_id: str, request: bool = True) -> None:
     """Raise FrameError (with the version's constraint code) if the payload breaks its schema."""
-    validator = _validator(version, _schema_name(version, action, request))
-    if validator is None:
+    schema = _schema(version, _schema_name(version, action, request))
+    if schema is None:
         raise FrameError(unique_id, "not_implemented", f"no schema for {action}")
-    error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: len(e.path))), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "payload"
-        raise FrameError(unique_id, _constraint_kind(error.validator), f"{where}: {error.message}")
+    try:
+        schema.accepts(payload)
+        return
+    except fastjsonschema.JsonSchemaException as refusal:
+        compiled_says = str(refusal)
+    error = next(iter(sorted(schema.explains.iter_errors(payload), key=lambda e: len(e.path))), None)
+    if error is None:  # the two readings of the schema disagree; the refusal stands
+        raise FrameError(unique_id, "format", compiled_says)
+    where = "/".join(str(p) for p in error.absolute_path) or "payload"
+    raise FrameError(unique_id, _constraint_kind(error.validator), f"{where}: {error.message}")
 
 
 def _constraint_kind(validator: str) -> str:
