@@ -258,11 +258,11 @@ QUICK = dict(connections="50,200", duration=2.0, warmup=1.0, open_rate=100.0, op
 
 
 def source_version():
-    """The commit the appliance was run from, '+dirty' if the work tree had changes."""
+    """The last commit of appliance/ that was run, '+dirty' if appliance/ had other changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "appliance"], cwd=REPO_DIR,
+                              text=True, capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "appliance"],
                                cwd=REPO_DIR, text=True, capture_output=True, timeout=10).stdout
         return (head or "unknown") + ("+dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
@@ -333,7 +333,7 @@ def main(argv=None):
           f"{args.warmup:g} s or 2 rounds ({time.monotonic() - started:.0f} s in all); "
           f"appliance at {version}")
     if source_version() != version:
-        print("warning: the source changed during the run; its figures mix versions")
+        print("warning: appliance/ changed during the run; its figures mix versions")
     print_table(outcomes)
     print()
     print("reproduce: cd " + shlex.quote(REPO_DIR) + " && "
