@@ -7,6 +7,7 @@ them onto its wire.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
@@ -65,8 +66,6 @@ def authorize_sync(id_tag: str, now: dt.datetime, exclude_running: bool = False)
     tag = user_store.get_tag(id_tag)
     running = 0 if exclude_running or tag is None else tx_store.count_active_for_tag(id_tag)
     result = decide(tag, now, running)
-    if tag is not None and tag.driver is not None:
-        driver = user_store.get_driver(tag.driver)
-        result = AuthResult(result.status, result.expires_at, result.parent_id_tag, result.tag_id,
-                            driver.id if driver else None)
+    if tag is not None and tag.driver_id is not None:
+        result = dataclasses.replace(result, driver_id=tag.driver_id)
     return result

@@ -185,8 +185,7 @@ class ChargerRegistry:
         live = self.live[identity]
         live.connected = True
         self.touch(identity)
-        await self.db.write(store.update, identity, connected_at=ev.utcnow(), connection_state=ONLINE,
-                            last_contact_at=ev.utcnow())
+        await self.db.write(store.mark_connected, identity, ev.utcnow())
         self.bus.publish(ev.ChargerConnected(identity, protocol))
 
     def disconnected(self, identity: str) -> None:
@@ -253,20 +252,23 @@ class ChargerRegistry:
 
     async def boot(self, identity: str, protocol: str, info: BootInfo) -> BootOutcome:
         now = ev.utcnow()
+        details = {name: getattr(info, name) for name in store.BOOT_DETAILS}
 
-        def boot_sync() -> ChargerRecord:
-            store.get(identity) or self._create_unknown_sync(identity, protocol, "boot")
-            return store.update(identity, vendor=info.vendor, model=info.model, serial_number=info.serial_number,
-                                firmware_version=info.firmware_version, iccid=info.iccid, imsi=info.imsi,
-                                meter_type=info.meter_type, meter_serial_number=info.meter_serial_number,
-                                last_boot_at=now, last_contact_at=now, protocol=protocol)
+        def boot_sync() -> tuple[str, str | None]:
+            found = store.record_boot(identity, protocol, details, now)
+            if found is None:
+                self._create_unknown_sync(identity, protocol, "boot")
+                found = store.record_boot(identity, protocol, details, now)
+            return found
 
-        record = await self.db.write(boot_sync)
-        self._remember(record)
+        registration, password_hash = await self.db.write(boot_sync)
+        live = self.live.get(identity)
+        if live is not None:  # the registration read with the boot is the freshest there is
+            live.registration, live.password_hash = registration, password_hash
         self.touch(identity)
-        self.bus.publish(ev.ChargerBooted(identity, record.registration, info.reason))
-        interval = self.heartbeat_interval_s if record.registration == "accepted" else self.pending_retry_interval_s
-        return BootOutcome(BOOT_STATUS[record.registration], interval, now)
+        self.bus.publish(ev.ChargerBooted(identity, registration, info.reason))
+        interval = self.heartbeat_interval_s if registration == "accepted" else self.pending_retry_interval_s
+        return BootOutcome(BOOT_STATUS[registration], interval, now)
 
     async def report_status(self, identity: str, connector_number: int, status: str, error_code: str = "NoError",
                             info: str = "", vendor_error_code: str = "", reported_at: dt.datetime | None = None,
@@ -316,6 +318,8 @@ class ChargerRegistry:
         return live
 
     async def _on_charger_changed(self, event: ev.ChargerChanged) -> None:
+        if event.change == "recorded":  # an unknown charger this registry has just recorded itself
+            return
         record = await self.db.read(store.get, event.identity)
         if record is None:
             self.live.pop(event.identity, None)

@@ -38,6 +38,7 @@ class TagRecord:
     parent_id_tag: str
     max_concurrent_tx: int
     note: str
+    driver_id: int | None = None
 
 
 def add_company(name: str, now: dt.datetime) -> CompanyRecord:
@@ -83,7 +84,7 @@ def _tag_record(t: Tag) -> TagRecord:
         id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=driver.name if driver else None,
         company=driver.company.name if driver and driver.company_id else None, status=t.status,
         expires_at=from_db(t.expires_at), parent_id_tag=t.parent_id_tag,
-        max_concurrent_tx=t.max_concurrent_tx, note=t.note)
+        max_concurrent_tx=t.max_concurrent_tx, note=t.note, driver_id=t.driver_id)
 
 
 def get_tag(id_tag: str) -> TagRecord | None:
