@@ -160,10 +160,7 @@ class ChargerRegistry:
         """
         live = self.live.get(identity)
         if live is None:
-            record = await self.db.read(store.get, identity)
-            if record is None:
-                record = await self._record_unknown(identity, protocol, "connect")
-            live = self._remember(record)
+            live = await self._identify(identity, protocol)
         if live.password_hash and not self._password_ok(identity, live.password_hash, password):
             return None
         return live
@@ -293,19 +290,32 @@ class ChargerRegistry:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _record_unknown(self, identity: str, protocol: str, how: str) -> ChargerRecord:
-        def create_sync() -> ChargerRecord:
-            return store.get(identity) or self._create_unknown_sync(identity, protocol, how)
+    async def _identify(self, identity: str, protocol: str) -> LiveCharger:
+        """Find a charger not yet in memory, recording it under the policy if nobody added it."""
+        recorded = False
 
-        record = await self.db.write(create_sync)
-        self.bus.publish(ev.ChargerChanged(identity, "recorded"))
-        return record
+        def identify_sync() -> tuple[int, str, str, str | None]:
+            nonlocal recorded
+            found = store.identify(identity)
+            if found is None:
+                recorded = self._create_unknown_sync(identity, protocol, "connect")
+                found = store.identify(identity)
+            return found
 
-    def _create_unknown_sync(self, identity: str, protocol: str, how: str) -> ChargerRecord:
+        pk, known_protocol, registration, password_hash = await self.db.write(identify_sync)
+        if recorded:
+            self.bus.publish(ev.ChargerChanged(identity, "recorded"))
+        live = self.live.get(identity)  # another connection of the same charger may have been quicker
+        if live is None:
+            live = self.live[identity] = LiveCharger(pk, identity, known_protocol, registration, password_hash)
+        return live
+
+    def _create_unknown_sync(self, identity: str, protocol: str, how: str) -> bool:
         registration = {"accept": "accepted", "pending": "pending", "reject": "rejected"}[self.unknown_policy]
-        record = store.create(identity, protocol, None, registration, how, ev.utcnow())
-        self.journal.record_sync(ev.ChargerChanged(identity, "recorded"))
-        return record
+        created = store.record_unknown(identity, protocol, registration, how, ev.utcnow())
+        if created:
+            self.journal.record_sync(ev.ChargerChanged(identity, "recorded"))
+        return created
 
     def _remember(self, record: ChargerRecord) -> LiveCharger:
         live = self.live.get(record.identity)

@@ -114,6 +114,20 @@ def record_boot(identity: str, protocol: str, details: dict[str, str], at: dt.da
     return row[0], row[1]
 
 
+def identify(identity: str) -> tuple[int, str, str, str | None] | None:
+    """(id, protocol, registration, password hash) of a charger, what a connection needs."""
+    return database.connection().execute(
+        "SELECT id, protocol, registration, password_hash FROM charger WHERE identity = ?", (identity,)).fetchone()
+
+
+def record_unknown(identity: str, protocol: str, registration: str, created_by: str, at: dt.datetime) -> bool:
+    """Record a charger nobody added; False if it was there already."""
+    before = database.connection().total_changes
+    Charger.insert(identity=identity, protocol=protocol, registration=registration, created_by=created_by,
+                   created_at=to_db(at)).on_conflict_ignore().execute()
+    return database.connection().total_changes > before
+
+
 BOOT_DETAILS = ("vendor", "model", "serial_number", "firmware_version", "iccid", "imsi", "meter_type",
                 "meter_serial_number")
 
