@@ -6,7 +6,6 @@ so the load generator can run the same load against both.
 """
 
 import argparse
-import asyncio
 import itertools
 import logging
 from datetime import datetime, timezone

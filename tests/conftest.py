@@ -62,6 +62,25 @@ async def appliance(start_appliance, settings) -> Appliance:
     return await start_appliance(settings)
 
 
+async def add_fleet(core: Core, tags: dict[str, dict] | None = None) -> None:
+    """Company Blue Taxi, driver alice, and her tags (by default one valid tag, CARD1)."""
+    await core.users.add_company("Blue Taxi")
+    await core.users.add_driver("alice", "Blue Taxi")
+    for id_tag, options in (tags or {"CARD1": {}}).items():
+        await core.users.add_tag(id_tag, "alice", **options)
+
+
+@pytest.fixture
+async def cp(appliance):
+    """A connected, booted virtual 1.6 charger CP1 at a depot with the fleet above."""
+    from tests.virtual_charger import connect16
+
+    await add_fleet(appliance.core)
+    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(appliance.url, "CP1") as charger:
+        yield charger
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
     """Poll an (a)sync predicate until it returns something truthy; fail after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout

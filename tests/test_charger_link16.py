@@ -16,7 +16,6 @@ import pytest
 
 from appliance.core.link import ChargingLimit, LocalListEntry
 from tests.conftest import wait_for
-from tests.virtual_charger import connect16
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -25,18 +24,6 @@ T0_WIRE = "2026-11-21T08:00:00.000Z"
 T1_WIRE = "2026-11-21T09:30:00.000Z"
 
 
-async def add_fleet(core) -> None:
-    await core.users.add_company("Blue Taxi")
-    await core.users.add_driver("alice", "Blue Taxi")
-    await core.users.add_tag("CARD1", "alice")
-
-
-@pytest.fixture
-async def cp(appliance):
-    await add_fleet(appliance.core)
-    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
-    async with connect16(appliance.url, "CP1") as charger:
-        yield charger
 
 
 async def send(appliance, command: str, arguments: dict[str, Any], reason: str = "test"):

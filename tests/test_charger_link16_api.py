@@ -16,18 +16,12 @@ from ocpp.v16 import call_result
 
 from appliance.core.commands import CommandError
 from tests.conftest import make_settings, wait_for
-from tests.test_charger_link16 import T0_WIRE, T1_WIRE, add_fleet, send
+from tests.test_charger_link16 import T0_WIRE, T1_WIRE, send
 from tests.virtual_charger import connect16
 
 COMMANDS_URL = "/api/v1/chargers/CP1/commands/"
 
 
-@pytest.fixture
-async def cp(appliance):
-    await add_fleet(appliance.core)
-    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
-    async with connect16(appliance.url, "CP1") as charger:
-        yield charger
 
 
 # -- the charger answers with a CALLERROR, too late, or is not there --------------------------------

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import WSCloseCode
 
 from appliance.ocppj.frames import parse_datetime
+from tests.conftest import add_fleet
 from tests.virtual_charger import raw16, ws_url
 
 HEARTBEAT = '[2,"ok1","Heartbeat",{}]'
@@ -36,13 +37,6 @@ async def call_error(raw, text: str) -> tuple[str, str]:
     answer = await raw.call(text)
     assert answer[0] == 4 and len(answer) == 5 and isinstance(answer[3], str) and answer[4] == {}, answer
     return answer[1], answer[2]
-
-
-async def add_fleet(core) -> None:
-    """A valid tag, so that a refused StartTransaction is refused for its frame, not its tag."""
-    await core.users.add_company("Blue Taxi")
-    await core.users.add_driver("alice", "Blue Taxi")
-    await core.users.add_tag("CARD1", "alice")
 
 
 @pytest.fixture

@@ -7,15 +7,8 @@ import datetime as dt
 import pytest
 from ocpp.v16 import call
 
-from tests.conftest import make_settings, wait_for
+from tests.conftest import add_fleet, make_settings, wait_for
 from tests.virtual_charger import connect16
-
-
-async def add_fleet(core, tags: dict[str, dict] | None = None) -> None:
-    await core.users.add_company("Blue Taxi")
-    await core.users.add_driver("alice", "Blue Taxi")
-    for id_tag, options in (tags or {"CARD1": {}}).items():
-        await core.users.add_tag(id_tag, "alice", **options)
 
 
 async def test_known_charger_boots_accepted_and_its_details_are_stored(appliance):

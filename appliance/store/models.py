@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from peewee import (
     AutoField,
-    BooleanField,
     CharField,
     DatabaseProxy,
     DateTimeField,
