@@ -5,7 +5,6 @@ Settings are built once at start, validated with a readable error, and passed ex
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -158,7 +157,3 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if kind in (int, float) and value < 0:
         raise SettingsError(f"setting {name} (from {source}): must not be negative")
     return value
-
-
-def replace(settings: Settings, **changes: Any) -> Settings:
-    return dataclasses.replace(settings, **changes)

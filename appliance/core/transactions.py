@@ -39,10 +39,6 @@ class StopOutcome:
     replayed: bool = False
 
 
-class TransactionError(ValueError):
-    pass
-
-
 class TransactionService:
     def __init__(self, db: Database, bus: ev.EventBus, registry: ChargerRegistry) -> None:
         self.db = db
@@ -152,8 +148,6 @@ class TransactionService:
         return await self.db.read(store.list_transactions, charger_pk, active,
                                   normalise_id_tag(id_tag) if id_tag else None, limit, offset)
 
-    async def active_on_connector(self, identity: str, connector_number: int) -> list[TransactionRecord]:
-        return await self.db.read(store.active_on_connector, self.registry.live[identity].pk, connector_number)
 
 
 def _replayed_auth(status: str) -> AuthResult:

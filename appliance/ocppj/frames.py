@@ -181,10 +181,6 @@ def _is_date_time_text(value: str) -> bool:
     return True
 
 
-def schema_exists(version: str, action: str) -> bool:
-    return _schema(version, _schema_name(version, action, request=True)) is not None
-
-
 def _schema_name(version: str, action: str, request: bool) -> str:
     if request:
         return action + ("Request" if version == "2.0.1" else "")

@@ -132,10 +132,6 @@ BOOT_DETAILS = ("vendor", "model", "serial_number", "firmware_version", "iccid",
                 "meter_serial_number")
 
 
-def delete(identity: str) -> bool:
-    return Charger.delete().where(Charger.identity == identity).execute() > 0
-
-
 def set_liveness(rows: list[tuple[str, dt.datetime | None, str]]) -> None:
     """(identity, last contact, connection state) for many chargers at once: one statement, many rows."""
     database.connection().executemany(

@@ -125,12 +125,6 @@ class Database:
         with self.peewee.atomic():
             return fn(*args)
 
-    def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a write in the calling thread (CLI, start-up), committed on return."""
-        with self.peewee.connection_context():
-            with self.peewee.atomic("IMMEDIATE"):
-                return fn(*args)
-
     def close_sync(self) -> None:
         """Close from synchronous code (CLI, failed start): waits for queued writes to commit."""
         if not self._closed:

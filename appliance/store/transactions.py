@@ -94,13 +94,6 @@ def count_active_for_tag(id_tag: str) -> int:
                                       & (Transaction.auth_status == "Accepted")).count()
 
 
-def active_on_connector(charger_id: int, connector_number: int) -> list[TransactionRecord]:
-    query = _with_charger().where((Transaction.charger == charger_id)
-                                  & (Transaction.connector_number == connector_number)
-                                  & Transaction.stopped_at.is_null())
-    return [_record(t) for t in query]
-
-
 def insert(charger_id: int, connector_number: int, evse_number: int | None, id_tag: str,
            tag_id: int | None, driver_id: int | None, auth_status: str, started_at: dt.datetime,
            meter_start_wh: int, reservation_id: int | None, remote_tx_id: str, now: dt.datetime) -> int:

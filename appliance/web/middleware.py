@@ -9,13 +9,12 @@ from aiohttp import web
 
 from appliance.core.chargers import ChargerError
 from appliance.core.commands import CommandError
-from appliance.core.transactions import TransactionError
 from appliance.core.users import UserGroupError
 from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (ChargerError, UserGroupError, CommandError, TransactionError)
+USER_ERRORS = (ChargerError, UserGroupError, CommandError)
 
 
 def _error(status: int, message: str) -> web.Response:
