@@ -57,7 +57,7 @@ class TransactionService:
         def start_sync() -> StartOutcome:
             existing = store.find_start(charger_pk, connector_number, started_at, id_tag, meter_start_wh)
             if existing is not None:
-                return StartOutcome(existing.id, _replayed_auth(existing.auth_status), replayed=True)
+                return StartOutcome(existing[0], _replayed_auth(existing[1]), replayed=True)
             auth = authorize_sync(id_tag, ev.utcnow())
             tx_id = store.insert(charger_pk, connector_number, evse_number, id_tag, auth.tag_id, auth.driver_id,
                                  auth.status.value, started_at, meter_start_wh, reservation_id, remote_tx_id,

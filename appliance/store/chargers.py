@@ -152,22 +152,31 @@ def connectors(charger_id: int) -> list[ConnectorRecord]:
 def record_status(charger_id: int, connector_number: int, evse_number: int | None, status: str,
                   error_code: str, info: str, vendor_error_code: str,
                   reported_at: dt.datetime, received_at: dt.datetime) -> str | None:
-    """Store a status report; returns the connector's previous status (None if it was new)."""
-    evse = None
+    """Store a status report; returns the connector's previous status (None if it was new).
+
+    Plain SQL: every charger sends these at every (re)connect, one per connector.
+    """
+    conn = database.connection()
+    reported, received = str(to_db(reported_at)), str(to_db(received_at))
+    evse_id = None
     if evse_number:
-        evse, _ = Evse.get_or_create(charger=charger_id, evse_number=evse_number)
-    connector, created = Connector.get_or_create(
-        charger=charger_id, connector_number=connector_number, defaults={"evse": evse})
-    previous = None if created else connector.status
-    newer = connector.status_at is None or from_db(connector.status_at) <= reported_at
-    if newer:  # a late, queued report must not overwrite a fresher one
-        Connector.update(status=status, error_code=error_code, info=info,
-                         vendor_error_code=vendor_error_code, status_at=to_db(reported_at),
-                         evse=evse or connector.evse).where(Connector.id == connector.id).execute()
-    StatusHistory.create(charger=charger_id, connector_number=connector_number, status=status,
-                         error_code=error_code, info=info, vendor_error_code=vendor_error_code,
-                         reported_at=to_db(reported_at), received_at=to_db(received_at))
-    return previous
+        conn.execute("INSERT OR IGNORE INTO evse (charger_id, evse_number) VALUES (?, ?)", (charger_id, evse_number))
+        evse_id = conn.execute("SELECT id FROM evse WHERE charger_id = ? AND evse_number = ?",
+                               (charger_id, evse_number)).fetchone()[0]
+    row = conn.execute("SELECT id, status, status_at FROM connector WHERE charger_id = ? AND connector_number = ?",
+                       (charger_id, connector_number)).fetchone()
+    fields = (status, error_code, info, vendor_error_code, reported)
+    if row is None:
+        conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, current_type, status, "
+                     "error_code, info, vendor_error_code, status_at) VALUES (?, ?, ?, 'AC', ?, ?, ?, ?, ?)",
+                     (charger_id, evse_id, connector_number, *fields))
+    elif row[2] is None or from_db(row[2]) <= reported_at:  # a late, queued report must not overwrite a fresher one
+        conn.execute("UPDATE connector SET status = ?, error_code = ?, info = ?, vendor_error_code = ?, "
+                     "status_at = ?, evse_id = coalesce(?, evse_id) WHERE id = ?", (*fields, evse_id, row[0]))
+    conn.execute("INSERT INTO status_history (charger_id, connector_number, status, error_code, info, "
+                 "vendor_error_code, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (charger_id, connector_number, *fields[:4], reported, received))
+    return None if row is None else row[1]
 
 
 def status_history(charger_id: int, limit: int = 100) -> list[StatusRecord]:

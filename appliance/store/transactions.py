@@ -80,12 +80,12 @@ def get_for_charger(charger_id: int, transaction_id: int) -> TransactionRecord |
 
 
 def find_start(charger_id: int, connector_number: int, started_at: dt.datetime, id_tag: str,
-               meter_start_wh: int) -> TransactionRecord | None:
-    t = _with_charger().where(
-        (Transaction.charger == charger_id) & (Transaction.connector_number == connector_number)
-        & (Transaction.started_at == to_db(started_at)) & (Transaction.id_tag == id_tag)
-        & (Transaction.meter_start_wh == meter_start_wh)).first()
-    return _record(t) if t else None
+               meter_start_wh: int) -> tuple[int, str] | None:
+    """(id, auth status) of the transaction a replayed StartTransaction would be."""
+    return database.connection().execute(
+        'SELECT id, auth_status FROM "transaction" WHERE charger_id = ? AND connector_number = ? '
+        "AND started_at = ? AND id_tag = ? AND meter_start_wh = ?",
+        (charger_id, connector_number, _db_time(started_at), id_tag, meter_start_wh)).fetchone()
 
 
 def count_active_for_tag(id_tag: str) -> int:
@@ -97,11 +97,13 @@ def count_active_for_tag(id_tag: str) -> int:
 def insert(charger_id: int, connector_number: int, evse_number: int | None, id_tag: str,
            tag_id: int | None, driver_id: int | None, auth_status: str, started_at: dt.datetime,
            meter_start_wh: int, reservation_id: int | None, remote_tx_id: str, now: dt.datetime) -> int:
-    return Transaction.insert(
-        charger=charger_id, connector_number=connector_number, evse_number=evse_number, id_tag=id_tag,
-        tag=tag_id, driver=driver_id, auth_status=auth_status, started_at=to_db(started_at),
-        meter_start_wh=meter_start_wh, reservation_id=reservation_id, remote_tx_id=remote_tx_id,
-        created_at=to_db(now)).execute()
+    # Plain SQL: every StartTransaction of a reconnect storm comes through here.
+    return database.connection().execute(
+        'INSERT INTO "transaction" (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, '
+        "driver_id, auth_status, reservation_id, started_at, meter_start_wh, stop_reason, stop_id_tag, "
+        "stop_auth_status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', ?)",
+        (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, driver_id, auth_status,
+         reservation_id, _db_time(started_at), meter_start_wh, _db_time(now))).lastrowid
 
 
 def finish(transaction_id: int, stopped_at: dt.datetime, meter_stop_wh: int, energy_wh: int, reason: str,
