@@ -23,7 +23,7 @@ from appliance.core.chargers import PROTOCOLS, ChargerError
 from appliance.core.commands import CommandError
 from appliance.core.services import Core, open_core
 from appliance.core.tokens import TokenError
-from appliance.core.users import UserGroupError
+from appliance.core.users import UserGroupError, expiry_from_text
 from appliance.live_client import LiveClient, LiveError
 from appliance.store.database import StoreError
 from appliance.store.migrations import SchemaTooNewError
@@ -347,7 +347,7 @@ def tag() -> None:
 async def tag_add(core: Core, id_tag: str, user_name: str, expires: str | None, parent: str, max_concurrent: int,
                   as_json: bool) -> None:
     """Add a tag for a user."""
-    record = await core.users.add_tag(id_tag, user_name, parse_expiry(expires), parent,
+    record = await core.users.add_tag(id_tag, user_name, parse_expiry(expires, core.settings.zone), parent,
                                       max_concurrent_tx=max_concurrent)
     print_result(record, as_json, f"tag {record.id_tag} added for {user_name!r}")
 
@@ -471,16 +471,10 @@ def print_live(result: dict[str, Any], as_json: bool) -> None:
         raise SystemExit(NOT_DONE_EXIT)
 
 
-def parse_expiry(text: str | None) -> dt.datetime | None:
+def parse_expiry(text: str | None, zone: dt.tzinfo) -> dt.datetime | None:
     if not text:
         return None
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            # Valid through the whole day given.
-            return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or ISO date-time",
-                                 param_hint="--expires") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return expiry_from_text(text, zone)
+    except UserGroupError as e:
+        raise click.BadParameter(str(e), param_hint="--expires") from None

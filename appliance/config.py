@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -59,11 +60,17 @@ class Settings:
         "full", "SQLite synchronous mode; full survives power cuts, normal only process crashes",
         choices=("full", "normal"),
     )
+    timezone: str = _setting("UTC", "the depot's time zone (IANA name, e.g. Europe/Berlin): dates people give "
+                             "and see are in it; storage and the wire stay UTC")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "appliance.sqlite3"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @property
     def server_state_path(self) -> Path:
@@ -154,6 +161,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     choices = f.metadata["choices"]
     if choices and value not in choices:
         raise SettingsError(f"setting {name} (from {source}): {value!r} is not one of {', '.join(choices)}")
+    if name == "timezone":
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"setting timezone (from {source}): {value!r} is not a known time zone, "
+                                "e.g. Europe/Berlin or UTC") from None
     if kind in (int, float) and value < 0:
         raise SettingsError(f"setting {name} (from {source}): must not be negative")
     return value

@@ -137,7 +137,8 @@ def test_companies_users_and_tags(run):
     tag = run.json("tag", "add", "card1", "--user", "alice", "--expires", "2031-05-01", "--parent", "fleet-a")
     assert (tag["id_tag"], tag["driver"], tag["company"], tag["status"], tag["parent_id_tag"]) == \
         ("CARD1", "alice", "Blue Taxi", "active", "FLEET-A")
-    # A date means "valid through that day" (UTC): it expires at the start of the next one.
+    # A date means "valid through that day" in the depot's zone (UTC by default): it expires at the
+    # start of the next one.
     assert dt.datetime.fromisoformat(tag["expires_at"]) == dt.datetime(2031, 5, 2, tzinfo=UTC)
     stamp = run.json("tag", "add", "CARD2", "--user", "bob", "--expires", "2031-05-01T12:30:00+02:00")
     assert dt.datetime.fromisoformat(stamp["expires_at"]) == dt.datetime(2031, 5, 1, 10, 30, tzinfo=UTC)
@@ -350,3 +351,16 @@ def test_a_database_that_is_not_sqlite_is_one_clear_error(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: cannot open the database")
     assert "Traceback" not in result.output
+
+
+def test_an_expiry_date_is_the_end_of_that_day_in_the_depot_time_zone(run):
+    run.ok("user", "add", "alice")
+    env = {"APPLIANCE_TIMEZONE": "Europe/Berlin"}
+    tag = run.json("tag", "add", "CARD9", "--user", "alice", "--expires", "2031-07-01", env=env)
+    # Midnight at the start of 2 July in Berlin (summer time, UTC+2) is 22:00 UTC on 1 July.
+    assert dt.datetime.fromisoformat(tag["expires_at"]) == dt.datetime(2031, 7, 1, 22, 0, tzinfo=UTC)
+
+
+def test_an_unknown_time_zone_is_one_clear_error(run):
+    assert_clean_error(run("charger", "list", env={"APPLIANCE_TIMEZONE": "Mars/Olympus"}), "timezone",
+                       "Mars/Olympus")

@@ -123,6 +123,19 @@ class UserGroup:
         return driver.id
 
 
+def expiry_from_text(text: str, zone: dt.tzinfo) -> dt.datetime:
+    """What people write for a tag's expiry: a date means valid through that whole day in the depot's
+    time zone; a date-time is taken as given (in the depot's zone when it names none)."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UserGroupError(f"{text!r} is not a date (YYYY-MM-DD) or ISO date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
 def validate_id_tag(raw: str) -> str:
     id_tag = normalise_id_tag(raw)
     if not id_tag or len(id_tag) > 20:

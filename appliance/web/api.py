@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.services import Core
+from appliance.core.users import UserGroupError, expiry_from_text
 from appliance.web.keys import CORE, TOKEN_NAME
 
 routes = web.RouteTableDef()
@@ -191,12 +192,11 @@ async def list_tags(request: web.Request) -> web.Response:
 async def add_tag(request: web.Request) -> web.Response:
     data = await body(request)
     expires = data.get("expires_at")
-    try:
-        expires_at = _aware(dt.datetime.fromisoformat(expires)) if expires else None
-    except (TypeError, ValueError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "expires_at must be an ISO 8601 date or date-time"}),
-                                 content_type="application/json")
-    record = await core_of(request).users.add_tag(
+    core = core_of(request)
+    if expires is not None and not isinstance(expires, str):
+        raise UserGroupError("expires_at must be an ISO 8601 date or date-time")
+    expires_at = expiry_from_text(expires, core.settings.zone) if expires else None
+    record = await core.users.add_tag(
         str(data.get("id_tag", "")), data.get("user"), expires_at, str(data.get("parent_id_tag", "")),
         str(data.get("token_type", "ISO14443")), int(data.get("max_concurrent_tx", 1)), str(data.get("note", "")))
     return reply(record, status=201)
@@ -234,7 +234,3 @@ async def show_session(request: web.Request) -> web.Response:
     if record is None:
         raise not_found("such session")
     return reply(dict(to_jsonable(record), samples=to_jsonable(await core.transactions.samples(transaction_id))))
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
