@@ -122,7 +122,9 @@ async def test_meter_values_in_kwh_are_stored_as_wh(appliance):
 
 
 async def test_replayed_start_stop_and_meter_values_are_not_counted_twice(appliance):
-    await add_fleet(appliance.core)
+    # A parent and an expiry, so that a replay's answer must carry them like the first one did.
+    await add_fleet(appliance.core, {"CARD1": {"parent_id_tag": "FLEET-A",
+                                               "expires_at": dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)}})
     await appliance.core.chargers.add("CP1", "ocpp1.6-json")
     t0 = "2026-11-21T08:00:00.000Z"
     async with connect16(appliance.url, "CP1") as cp:
@@ -134,7 +136,7 @@ async def test_replayed_start_stop_and_meter_values_are_not_counted_twice(applia
         await cp.meter_values(first.transaction_id, 900, timestamp="2026-11-21T08:05:00.000Z")
         stop2 = await cp.stop_transaction(first.transaction_id, 1500, "CARD1", timestamp="2026-11-21T08:30:00Z")
     assert again.transaction_id == first.transaction_id
-    assert again.id_tag_info == first.id_tag_info
+    assert again.id_tag_info == first.id_tag_info and first.id_tag_info["parent_id_tag"] == "FLEET-A"
     assert stop2.id_tag_info == stop1.id_tag_info
     sessions = await appliance.core.transactions.list()
     assert len(sessions) == 1 and sessions[0].energy_wh == 1000

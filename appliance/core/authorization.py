@@ -69,3 +69,16 @@ def authorize_sync(id_tag: str, now: dt.datetime, exclude_running: bool = False)
     if tag is not None and tag.driver_id is not None:
         result = dataclasses.replace(result, driver_id=tag.driver_id)
     return result
+
+
+def answer_again_sync(status: str, id_tag: str) -> AuthResult:
+    """The answer a replayed message gets: the status it got the first time (what the charger acted
+    on), with the tag's expiry and parent as they are; runs in a store thread."""
+    try:
+        recorded = AuthStatus(status)
+    except ValueError:
+        recorded = AuthStatus.INVALID
+    tag = user_store.get_tag(normalise_id_tag(id_tag))
+    if tag is None:
+        return AuthResult(recorded)
+    return AuthResult(recorded, tag.expires_at, tag.parent_id_tag, tag.id, tag.driver_id)

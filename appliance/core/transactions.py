@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from appliance.core import events as ev
 from appliance.core import metering
-from appliance.core.authorization import AuthResult, AuthStatus, authorize_sync, normalise_id_tag
+from appliance.core.authorization import AuthResult, answer_again_sync, authorize_sync, normalise_id_tag
 from appliance.core.chargers import ChargerRegistry
 from appliance.store import transactions as store
 from appliance.store.database import Database
@@ -57,7 +57,7 @@ class TransactionService:
         def start_sync() -> StartOutcome:
             existing = store.find_start(charger_pk, connector_number, started_at, id_tag, meter_start_wh)
             if existing is not None:
-                return StartOutcome(existing[0], _replayed_auth(existing[1]), replayed=True)
+                return StartOutcome(existing[0], answer_again_sync(existing[1], id_tag), replayed=True)
             auth = authorize_sync(id_tag, ev.utcnow())
             tx_id = store.insert(charger_pk, connector_number, evse_number, id_tag, auth.tag_id, auth.driver_id,
                                  auth.status.value, started_at, meter_start_wh, reservation_id, remote_tx_id,
@@ -103,7 +103,7 @@ class TransactionService:
                 log.warning("%s stopped transaction %s that the appliance does not know", identity, transaction_id)
                 return StopOutcome(None, auth), None
             if tx.stopped_at is not None and tx.stop_reason != STUCK:
-                return StopOutcome(tx.id, _replayed_auth(tx.stop_auth_status) if stop_tag else None, True), None
+                return StopOutcome(tx.id, answer_again_sync(tx.stop_auth_status, stop_tag) if stop_tag else None, True), None
             energy_wh = max(0, meter_stop_wh - tx.meter_start_wh)
             store.finish(tx.id, stopped_at, meter_stop_wh, energy_wh, reason or "Local", stop_tag,
                          auth.status.value if auth else "")
@@ -147,11 +147,3 @@ class TransactionService:
             charger_pk = record.id
         return await self.db.read(store.list_transactions, charger_pk, active,
                                   normalise_id_tag(id_tag) if id_tag else None, limit, offset)
-
-
-
-def _replayed_auth(status: str) -> AuthResult:
-    try:
-        return AuthResult(AuthStatus(status))
-    except ValueError:
-        return AuthResult(AuthStatus.INVALID)
