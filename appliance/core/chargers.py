@@ -285,9 +285,6 @@ class ChargerRegistry:
         await self.db.write(store.update, identity, diagnostics_status=status, diagnostics_status_at=ev.utcnow())
         self.bus.publish(ev.DiagnosticsStatus(identity, status))
 
-    async def set_endpoint(self, identity: str, url: str) -> None:
-        await self.db.write(store.update, identity, endpoint_url=url)
-
     # -- helpers --------------------------------------------------------------------------
 
     async def _identify(self, identity: str, protocol: str) -> LiveCharger:

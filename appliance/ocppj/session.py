@@ -78,7 +78,7 @@ class OcppJSession(ChargePoint):
             raise
         except OCPPError as e:
             raise FrameError(msg.unique_id, _kind_of(e), e.description, e.details) from None
-        except (TypeError, ValueError) as e:  # a value the schema allows but the handler cannot use
+        except ValueError as e:  # a value the schema allows but the handler cannot use
             log.info("%s: %s refused: %s", self.id, msg.action, e)
             raise FrameError(msg.unique_id, "property", str(e)) from None
         except Exception:
