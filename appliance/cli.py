@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable
 
 import click
 
-from appliance import __version__
+from appliance import __version__, tls
 from appliance.cli_output import print_records, print_result
 from appliance.config import Settings, SettingsError, describe, load_settings
 from appliance.core.chargers import PROTOCOLS, ChargerError
@@ -117,7 +117,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, unknown_charge
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_server(settings))
-    except (SchemaTooNewError, StoreError, OSError) as e:
+    except (SchemaTooNewError, StoreError, tls.TlsError, OSError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -425,6 +425,30 @@ async def session_show(core: Core, transaction_id: int, as_json: bool) -> None:
     if record is None:
         raise ChargerError(f"no session {transaction_id}")
     print_result({"session": record, "samples": await core.transactions.samples(transaction_id)}, as_json)
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+@cli.group("tls")
+def tls_group() -> None:
+    """The server's TLS certificate (OCPP security profile 2)."""
+
+
+@tls_group.command("show")
+@json_option
+@click.pass_context
+def tls_show(ctx: click.Context, as_json: bool) -> None:
+    """Show the certificate and its SHA-256 fingerprint, making the appliance's own if there is none."""
+    settings = settings_of(ctx)
+    cert_file, _ = tls.paths(settings)
+    existed = cert_file.exists()
+    try:
+        info = tls.ensure_certificate(settings)
+    except tls.TlsError as e:
+        raise click.ClickException(str(e)) from None
+    print_result(info, as_json)
+    if not existed and not as_json:
+        click.echo("(made now; chargers should pin this fingerprint or trust this certificate)")
 
 
 # -- API tokens ---------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class Settings:
     data_dir: Path = _setting(None, "directory holding the database, certificates and state")
     host: str = _setting("0.0.0.0", "address the server listens on")
     port: int = _setting(8180, "port for web UI, JSON API, OCPP-J and SOAP")
+    tls: bool = _setting(False, "serve HTTPS/WSS (OCPP security profile 2) with tls_cert_file, or a "
+                               "certificate the appliance makes for itself in DATA_DIR/tls on first start")
+    tls_cert_file: Path = _setting(None, "PEM certificate (chain) for TLS; default: the appliance's own")
+    tls_key_file: Path = _setting(None, "PEM private key for tls_cert_file")
     unknown_chargers: str = _setting(
         "pending", "what to do with a charger nobody added", choices=("reject", "pending", "accept")
     )

@@ -10,8 +10,10 @@ import getpass
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+from appliance import tls
 from appliance.config import Settings
 
 
@@ -38,8 +40,12 @@ class LiveClient:
         req = urllib.request.Request(
             state["url"] + path, method=method, data=json.dumps(data).encode() if data is not None else None,
             headers={"Authorization": f"Bearer {state['token']}", "Content-Type": "application/json"})
+        context = None
+        if state.get("tls_cert_file"):
+            cert = Path(state["tls_cert_file"])
+            context = tls.client_context(tls.describe(cert, cert))
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=context) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as e:
             try:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -70,8 +71,12 @@ class ServerProcess:
             return False
         if state.get("pid") != self.proc.pid:  # a stale file left by a killed server
             return False
+        context = None
+        if state.get("tls_cert_file"):  # the server's own certificate, trusted exactly
+            context = ssl.create_default_context(cafile=state["tls_cert_file"])
+            context.check_hostname = False
         try:
-            with urllib.request.urlopen(state["url"] + "/healthz", timeout=2) as response:
+            with urllib.request.urlopen(state["url"] + "/healthz", timeout=2, context=context) as response:
                 ok = response.status == 200 and json.loads(response.read())["status"] == "ok"
         except OSError:
             return False

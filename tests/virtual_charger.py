@@ -190,18 +190,19 @@ def _now() -> str:
 
 
 def ws_url(base_url: str, identity: str) -> str:
-    return base_url.replace("http://", "ws://").rstrip("/") + f"/ocpp/{identity}"
+    return base_url.replace("https://", "wss://").replace("http://", "ws://").rstrip("/") + f"/ocpp/{identity}"
 
 
 @asynccontextmanager
 async def connect16(base_url: str, identity: str, password: str | None = None,
-                    boot: bool = True) -> AsyncIterator[VirtualCharger16]:
+                    boot: bool = True, ssl: Any = True) -> AsyncIterator[VirtualCharger16]:
     """A connected, serving virtual charger; boots it unless told not to."""
     headers = {}
     if password is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"], headers=headers) as ws:
+        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"], headers=headers,
+                                      ssl=ssl) as ws:
             cp = VirtualCharger16(identity, ClientTransport(ws))
             task = asyncio.create_task(cp.start())
             try:
