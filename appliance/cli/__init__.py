@@ -1,0 +1,15 @@
+"""The `appliance` command: one click group; each command parses, calls the core, prints.
+
+Data commands work on the data directory directly (SQLite WAL lets the CLI and a running server
+share it; the server sees CLI changes through the event journal). Live commands, which need a
+connected charger, go through the running server's API. One module per command group.
+"""
+
+from appliance.cli import chargers, server, sessions, tokens, users  # noqa: F401  (they register commands)
+from appliance.cli.base import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    cli(prog_name="appliance")

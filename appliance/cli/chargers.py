@@ -1,0 +1,166 @@
+"""Chargers: records kept here, and live commands sent through the running server."""
+
+from __future__ import annotations
+
+import click
+
+from appliance.cli.base import (
+    cli,
+    json_option,
+    print_live,
+    reason_option,
+    with_core,
+    with_live,
+)
+from appliance.cli_output import print_records, print_result
+from appliance.core.chargers import PROTOCOLS
+from appliance.core.services import Core
+from appliance.live_client import LiveClient
+
+# -- chargers -----------------------------------------------------------------------------------
+
+@cli.group()
+def charger() -> None:
+    """Chargers: add, list, accept or reject, and live commands."""
+
+
+@charger.command("add")
+@click.argument("identity")
+@click.option("--protocol", required=True, type=click.Choice(PROTOCOLS))
+@click.option("--password", help="The charger's password (HTTP Basic auth, security profile 1/2).")
+@click.option("--description", default="")
+@json_option
+@with_core
+async def charger_add(core: Core, identity: str, protocol: str, password: str | None, description: str,
+                      as_json: bool) -> None:
+    """Add a charger (accepted)."""
+    record = await core.chargers.add(identity, protocol, password, description)
+    print_result(record, as_json, f"charger {record.identity} added ({record.protocol}, accepted)")
+
+
+@charger.command("list")
+@click.option("--registration", type=click.Choice(["accepted", "pending", "rejected"]))
+@json_option
+@with_core
+async def charger_list(core: Core, registration: str | None, as_json: bool) -> None:
+    """List chargers."""
+    print_records(await core.chargers.list(registration), as_json,
+                  ["identity", "protocol", "registration", "connection_state", "vendor", "model",
+                   "firmware_version", "last_contact_at"])
+
+
+@charger.command("show")
+@click.argument("identity")
+@json_option
+@with_core
+async def charger_show(core: Core, identity: str, as_json: bool) -> None:
+    """Show one charger with its connectors."""
+    record = await core.chargers.require(identity)
+    connectors = await core.chargers.connectors(identity)
+    print_result({"charger": record, "connectors": connectors}, as_json)
+
+
+@charger.command("accept")
+@click.argument("identity")
+@with_core
+async def charger_accept(core: Core, identity: str) -> None:
+    """Accept a (pending or rejected) charger."""
+    await core.chargers.set_registration(identity, "accepted")
+    click.echo(f"charger {identity} accepted")
+
+
+@charger.command("reject")
+@click.argument("identity")
+@with_core
+async def charger_reject(core: Core, identity: str) -> None:
+    """Reject a charger: its boot is answered Rejected."""
+    await core.chargers.set_registration(identity, "rejected")
+    click.echo(f"charger {identity} rejected")
+
+
+@charger.command("reset")
+@click.argument("identity")
+@click.option("--hard", is_flag=True, help="Hard reset (reboot) instead of soft.")
+@reason_option
+@json_option
+@with_live
+def charger_reset(live: LiveClient, identity: str, hard: bool, reason: str, as_json: bool) -> None:
+    """Reset a connected charger."""
+    print_live(live.command(identity, "reset", {"hard": hard}, reason), as_json)
+
+
+@charger.command("unlock")
+@click.argument("identity")
+@click.option("--connector", type=click.IntRange(1), required=True)
+@reason_option
+@json_option
+@with_live
+def charger_unlock(live: LiveClient, identity: str, connector: int, reason: str, as_json: bool) -> None:
+    """Unlock a connector (release a stuck cable)."""
+    print_live(live.command(identity, "unlock", {"connector_number": connector}, reason), as_json)
+
+
+@charger.command("trigger")
+@click.argument("identity")
+@click.argument("message")
+@click.option("--connector", type=click.IntRange(0))
+@reason_option
+@json_option
+@with_live
+def charger_trigger(live: LiveClient, identity: str, message: str, connector: int | None, reason: str,
+                    as_json: bool) -> None:
+    """Ask a charger to send MESSAGE now (BootNotification, Heartbeat, MeterValues, StatusNotification, ...)."""
+    print_live(live.command(identity, "trigger_message", {"message": message, "connector_number": connector},
+                              reason), as_json)
+
+
+@charger.command("remote-start")
+@click.argument("identity")
+@click.option("--connector", type=click.IntRange(1), required=True)
+@click.option("--tag", required=True, help="The tag to charge on.")
+@reason_option
+@json_option
+@with_live
+def charger_remote_start(live: LiveClient, identity: str, connector: int, tag: str, reason: str,
+                         as_json: bool) -> None:
+    """Start charging remotely."""
+    print_live(live.command(identity, "remote_start", {"connector_number": connector, "id_tag": tag}, reason),
+                 as_json)
+
+
+@charger.command("remote-stop")
+@click.argument("identity")
+@click.option("--transaction", type=click.IntRange(1), required=True)
+@reason_option
+@json_option
+@with_live
+def charger_remote_stop(live: LiveClient, identity: str, transaction: int, reason: str, as_json: bool) -> None:
+    """Stop a transaction remotely."""
+    print_live(live.command(identity, "remote_stop", {"transaction_id": transaction}, reason), as_json)
+
+
+@charger.group("config")
+def charger_config() -> None:
+    """Read or change a charger's configuration keys."""
+
+
+@charger_config.command("get")
+@click.argument("identity")
+@click.argument("key", required=False)
+@json_option
+@with_live
+def charger_config_get(live: LiveClient, identity: str, key: str | None, as_json: bool) -> None:
+    """Print a charger's configuration (all keys, or KEY)."""
+    print_live(live.command(identity, "get_configuration", {"keys": [key] if key else None}, ""), as_json)
+
+
+@charger_config.command("set")
+@click.argument("identity")
+@click.argument("key")
+@click.argument("value")
+@reason_option
+@json_option
+@with_live
+def charger_config_set(live: LiveClient, identity: str, key: str, value: str, reason: str, as_json: bool) -> None:
+    """Change a configuration key on a charger."""
+    print_live(live.command(identity, "change_configuration", {"key": key, "value": value}, reason), as_json)

@@ -1,0 +1,71 @@
+"""Running the server, and what it is configured with: settings and its TLS certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from appliance import tls
+from appliance.cli.base import cli, json_option, settings_of
+from appliance.cli_output import print_records, print_result
+from appliance.config import describe
+from appliance.store.database import StoreError
+from appliance.store.migrations import SchemaTooNewError
+
+# -- serve --------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 0.0.0.0). Env: APPLIANCE_HOST.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8180). Env: APPLIANCE_PORT.")
+@click.option("--unknown-chargers", type=click.Choice(["reject", "pending", "accept"]),
+              help="What to do with chargers nobody added. Env: APPLIANCE_UNKNOWN_CHARGERS.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, unknown_chargers: str | None) -> None:
+    """Run the server: web UI, JSON API, OCPP-J and SOAP on one port."""
+    from appliance.server import serve as run_server
+
+    settings = settings_of(ctx, host=host, port=port, unknown_chargers=unknown_chargers)
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_server(settings))
+    except (SchemaTooNewError, StoreError, tls.TlsError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+@cli.command("settings")
+@json_option
+@click.pass_context
+def show_settings(ctx: click.Context, as_json: bool) -> None:
+    """Show the effective settings and where each can be set."""
+    settings = settings_of(ctx)
+    rows = [{"setting": name, "value": str(getattr(settings, name)), "environment": env, "unit": unit,
+             "help": help_} for name, env, _, unit, help_ in describe()]
+    print_records(rows, as_json, ["setting", "value", "environment", "help"])
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+@cli.group("tls")
+def tls_group() -> None:
+    """The server's TLS certificate (OCPP security profile 2)."""
+
+
+@tls_group.command("show")
+@json_option
+@click.pass_context
+def tls_show(ctx: click.Context, as_json: bool) -> None:
+    """Show the certificate and its SHA-256 fingerprint, making the appliance's own if there is none."""
+    settings = settings_of(ctx)
+    cert_file, _ = tls.paths(settings)
+    existed = cert_file.exists()
+    try:
+        info = tls.ensure_certificate(settings)
+    except tls.TlsError as e:
+        raise click.ClickException(str(e)) from None
+    print_result(info, as_json)
+    if not existed and not as_json:
+        click.echo("(made now; chargers should pin this fingerprint or trust this certificate)")
