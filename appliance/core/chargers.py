@@ -269,12 +269,14 @@ class ChargerRegistry:
 
     async def report_status(self, identity: str, connector_number: int, status: str, error_code: str = "NoError",
                             info: str = "", vendor_error_code: str = "", reported_at: dt.datetime | None = None,
-                            evse_number: int | None = None) -> None:
+                            evse_number: int | None = None, evse_connector_id: int = 1) -> None:
+        """`connector_number` is the 1.x connector (the 2.0.1 EVSE); `evse_connector_id` the connector
+        within that EVSE (2.0.1 only; a 1.x connector is the one connector of its EVSE)."""
         received = ev.utcnow()
         live = self.live[identity]
         previous = await self.db.write(store.record_status, live.pk, connector_number, evse_number, status,
                                        error_code or "NoError", info or "", vendor_error_code or "",
-                                       reported_at or received, received)
+                                       reported_at or received, received, evse_connector_id)
         self.bus.publish(ev.StatusChanged(identity, connector_number, status, error_code or "NoError", previous))
 
     async def report_firmware_status(self, identity: str, status: str) -> None:

@@ -109,6 +109,15 @@ class UserGroupChanged(Event):
 
 
 @dataclass(frozen=True)
+class ChargerReported(Event):
+    """A charger sent a report kept in the store (security event, device event, charging need, ...)."""
+
+    identity: str
+    kind: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class FirmwareStatus(Event):
     identity: str
     status: str

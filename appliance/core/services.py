@@ -12,9 +12,11 @@ from appliance.core.chargers import ChargerRegistry
 from appliance.core.commands import ChargerCommands
 from appliance.core.commlog import CommLog
 from appliance.core.data_transfer import DataTransfers
+from appliance.core.device_model import DeviceModel
 from appliance.core.events import EventBus
 from appliance.core.journal import Journal
 from appliance.core.link import LinkRegistry
+from appliance.core.reports import ChargerReports
 from appliance.core.tokens import ApiTokens
 from appliance.core.transactions import TransactionService
 from appliance.core.users import UserGroup
@@ -38,6 +40,8 @@ class Core:
     commlog: CommLog
     tokens: ApiTokens
     data_transfers: DataTransfers
+    device_model: DeviceModel
+    reports: ChargerReports
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -63,7 +67,8 @@ def open_core(settings: Settings) -> Core:
         transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
         commands=ChargerCommands(db, links, settings.command_timeout_s),
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
-        tokens=ApiTokens(db), data_transfers=DataTransfers(),
+        tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=DeviceModel(db, chargers),
+        reports=ChargerReports(db, bus, chargers),
     )
 
 

@@ -33,6 +33,33 @@ class StartOutcome:
 
 
 @dataclass(frozen=True)
+class TransactionEventInfo:
+    """One event in the life of a transaction whose id the charger made up (OCPP 2.0.1)."""
+
+    remote_tx_id: str
+    event_type: str  # Started, Updated, Ended
+    seq_no: int
+    timestamp: dt.datetime
+    trigger_reason: str
+    evse_number: int | None = None
+    evse_connector_id: int | None = None
+    id_tag: str | None = None
+    offline: bool = False
+    charging_state: str = ""
+    stopped_reason: str = ""
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    samples: tuple[SampleRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    transaction_id: int
+    auth: AuthResult | None  # the token's status, when the event carried a token
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
 class StopOutcome:
     transaction_id: int | None
     auth: AuthResult | None
@@ -114,6 +141,74 @@ class TransactionService:
             self.bus.publish(ev.SessionStopped(finished.id, identity, finished.connector_number,
                                                finished.energy_wh or 0, finished.stop_reason))
         return outcome
+
+    async def event(self, identity: str, info: TransactionEventInfo) -> EventOutcome:
+        """Record a transaction event, whatever order events arrive in (offline queues), and rebuild
+        the transaction from all its events; a replayed event changes nothing and gets its answer again.
+        A transaction is created by its first event to arrive, Started or not."""
+        charger_pk = self.registry.live[identity].pk
+        id_tag = normalise_id_tag(info.id_tag) if info.id_tag else ""
+        connector = info.evse_number or 0
+
+        def event_sync() -> tuple[EventOutcome, TransactionRecord | None, TransactionRecord]:
+            before = store.find_remote(charger_pk, info.remote_tx_id)
+            auth = None
+            if before is None:
+                auth = authorize_sync(id_tag, ev.utcnow()) if id_tag else None
+                tx_id = store.insert(charger_pk, connector, info.evse_number, id_tag, auth and auth.tag_id,
+                                     auth and auth.driver_id, auth.status.value if auth else "", info.timestamp, 0,
+                                     info.reservation_id, info.remote_tx_id, ev.utcnow(), info.remote_start_id)
+            else:
+                tx_id = before.id
+            stored = store.record_event(tx_id, info.seq_no, info.event_type, info.timestamp, info.trigger_reason,
+                                        info.offline, info.charging_state, id_tag, info.stopped_reason, ev.utcnow())
+            if not stored:
+                replay_auth = answer_again_sync(before.auth_status, id_tag) if id_tag and before else None
+                return EventOutcome(tx_id, replay_auth, replayed=True), before, before
+            if before is not None and id_tag:
+                auth = self._token_sync(before, id_tag, info.event_type == "Ended")
+            if info.samples:
+                store.insert_samples(charger_pk, connector, tx_id, list(info.samples))
+            store.rebuild_from_events(tx_id)
+            return EventOutcome(tx_id, auth), before, store.get(tx_id)
+
+        outcome, before, after = await self.db.write(event_sync)
+        if not outcome.replayed:
+            self._publish_changes(identity, before, after, info)
+        return outcome
+
+    @staticmethod
+    def _token_sync(tx: TransactionRecord, id_tag: str, ending: bool) -> AuthResult:
+        """A token on a later event: the first one identifies the driver (a session may start with the
+        cable, before any card), the same again is answered as before, another one on the Ended event
+        is who stopped it."""
+        if not tx.id_tag:
+            auth = authorize_sync(id_tag, ev.utcnow())
+            store.set_token(tx.id, id_tag, auth.tag_id, auth.driver_id, auth.status.value)
+            return auth
+        if id_tag == tx.id_tag:
+            return answer_again_sync(tx.auth_status, id_tag)
+        auth = authorize_sync(id_tag, ev.utcnow(), exclude_running=True)
+        if ending:
+            store.set_stop_token(tx.id, id_tag, auth.status.value)
+        return auth
+
+    def _publish_changes(self, identity: str, before: TransactionRecord | None, after: TransactionRecord,
+                         info: TransactionEventInfo) -> None:
+        if before is None:
+            self.bus.publish(ev.SessionStarted(after.id, identity, after.connector_number, after.id_tag,
+                                               after.auth_status))
+        if info.samples:
+            self.bus.publish(ev.SessionUpdated(after.id, identity, after.connector_number, after.last_meter_wh,
+                                               metering.power_w(list(info.samples)),
+                                               metering.current_by_phase(list(info.samples))))
+        if after.stopped_at is not None and (before is None or before.stopped_at is None):
+            self.bus.publish(ev.SessionStopped(after.id, identity, after.connector_number, after.energy_wh or 0,
+                                               after.stop_reason))
+
+    async def find_remote(self, identity: str, remote_tx_id: str) -> TransactionRecord | None:
+        record = await self.registry.require(identity)
+        return await self.db.read(store.find_remote, record.id, remote_tx_id)
 
     async def finish_stuck(self, silent_for: dt.timedelta) -> list[int]:
         """Finish transactions that have sent nothing for `silent_for`, at their last known meter."""

@@ -37,6 +37,8 @@ class ChargerRecord:
 class ConnectorRecord:
     connector_number: int
     evse_number: int | None
+    evse_connector_id: int
+    connector_type: str
     current_type: str
     max_power_w: int | None
     status: str
@@ -49,6 +51,7 @@ class ConnectorRecord:
 @dataclass(frozen=True)
 class StatusRecord:
     connector_number: int
+    evse_connector_id: int
     status: str
     error_code: str
     info: str
@@ -141,46 +144,71 @@ def set_liveness(rows: list[tuple[str, dt.datetime | None, str]]) -> None:
 
 def connectors(charger_id: int) -> list[ConnectorRecord]:
     query = (Connector.select(Connector, Evse).join(Evse, join_type=JOIN.LEFT_OUTER)
-             .where(Connector.charger == charger_id).order_by(Connector.connector_number))
+             .where(Connector.charger == charger_id).order_by(Connector.connector_number, Connector.evse_connector_id))
     return [ConnectorRecord(
         connector_number=c.connector_number, evse_number=c.evse.evse_number if c.evse_id else None,
-        current_type=c.current_type, max_power_w=c.max_power_w, status=c.status,
+        evse_connector_id=c.evse_connector_id, connector_type=c.connector_type, current_type=c.current_type, max_power_w=c.max_power_w, status=c.status,
         error_code=c.error_code, info=c.info, vendor_error_code=c.vendor_error_code,
         status_at=from_db(c.status_at)) for c in query]
 
 
 def record_status(charger_id: int, connector_number: int, evse_number: int | None, status: str,
                   error_code: str, info: str, vendor_error_code: str,
-                  reported_at: dt.datetime, received_at: dt.datetime) -> str | None:
+                  reported_at: dt.datetime, received_at: dt.datetime, evse_connector_id: int = 1) -> str | None:
     """Store a status report; returns the connector's previous status (None if it was new).
 
     Plain SQL: every charger sends these at every (re)connect, one per connector.
     """
     conn = database.connection()
     reported, received = str(to_db(reported_at)), str(to_db(received_at))
-    evse_id = None
-    if evse_number:
-        conn.execute("INSERT OR IGNORE INTO evse (charger_id, evse_number) VALUES (?, ?)", (charger_id, evse_number))
-        evse_id = conn.execute("SELECT id FROM evse WHERE charger_id = ? AND evse_number = ?",
-                               (charger_id, evse_number)).fetchone()[0]
-    row = conn.execute("SELECT id, status, status_at FROM connector WHERE charger_id = ? AND connector_number = ?",
-                       (charger_id, connector_number)).fetchone()
+    evse_id = _evse_id(charger_id, evse_number) if evse_number else None
+    row = conn.execute("SELECT id, status, status_at FROM connector WHERE charger_id = ? AND connector_number = ? "
+                       "AND evse_connector_id = ?", (charger_id, connector_number, evse_connector_id)).fetchone()
     fields = (status, error_code, info, vendor_error_code, reported)
     if row is None:
-        conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, current_type, status, "
-                     "error_code, info, vendor_error_code, status_at) VALUES (?, ?, ?, 'AC', ?, ?, ?, ?, ?)",
-                     (charger_id, evse_id, connector_number, *fields))
+        conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, evse_connector_id, current_type, "
+                     "connector_type, status, error_code, info, vendor_error_code, status_at) "
+                     "VALUES (?, ?, ?, ?, 'AC', '', ?, ?, ?, ?, ?)",
+                     (charger_id, evse_id, connector_number, evse_connector_id, *fields))
     elif row[2] is None or from_db(row[2]) <= reported_at:  # a late, queued report must not overwrite a fresher one
         conn.execute("UPDATE connector SET status = ?, error_code = ?, info = ?, vendor_error_code = ?, "
                      "status_at = ?, evse_id = coalesce(?, evse_id) WHERE id = ?", (*fields, evse_id, row[0]))
-    conn.execute("INSERT INTO status_history (charger_id, connector_number, status, error_code, info, "
-                 "vendor_error_code, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (charger_id, connector_number, *fields[:4], reported, received))
+    conn.execute("INSERT INTO status_history (charger_id, connector_number, evse_connector_id, status, error_code, "
+                 "info, vendor_error_code, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (charger_id, connector_number, evse_connector_id, *fields[:4], reported, received))
     return None if row is None else row[1]
+
+
+def _evse_id(charger_id: int, evse_number: int) -> int:
+    conn = database.connection()
+    conn.execute("INSERT OR IGNORE INTO evse (charger_id, evse_number) VALUES (?, ?)", (charger_id, evse_number))
+    return conn.execute("SELECT id FROM evse WHERE charger_id = ? AND evse_number = ?",
+                        (charger_id, evse_number)).fetchone()[0]
+
+
+def record_layout(charger_id: int, evses: list[tuple[int, int | None, int | None]],
+                  connectors: list[tuple[int, int, str, str]]) -> None:
+    """What a charger's device model says it is made of: EVSEs (number, max power W, phases) and
+    connectors (EVSE number, connector id, connector type, AC or DC). Known rows keep their status."""
+    conn = database.connection()
+    for evse_number, max_power_w, phases in evses:
+        evse_id = _evse_id(charger_id, evse_number)
+        conn.execute("UPDATE evse SET max_power_w = coalesce(?, max_power_w), supply_phases = coalesce(?, supply_phases) "
+                     "WHERE id = ?", (max_power_w, phases, evse_id))
+    for evse_number, connector_id, connector_type, current_type in connectors:
+        evse_id = _evse_id(charger_id, evse_number)
+        conn.execute("INSERT OR IGNORE INTO connector (charger_id, evse_id, connector_number, evse_connector_id, "
+                     "current_type, connector_type, status, error_code, info, vendor_error_code) "
+                     "VALUES (?, ?, ?, ?, ?, ?, 'Unknown', 'NoError', '', '')",
+                     (charger_id, evse_id, evse_number, connector_id, current_type, connector_type))
+        conn.execute("UPDATE connector SET connector_type = ?, current_type = ?, evse_id = ? WHERE charger_id = ? "
+                     "AND connector_number = ? AND evse_connector_id = ?",
+                     (connector_type, current_type, evse_id, charger_id, evse_number, connector_id))
 
 
 def status_history(charger_id: int, limit: int = 100) -> list[StatusRecord]:
     query = (StatusHistory.select().where(StatusHistory.charger == charger_id)
              .order_by(StatusHistory.reported_at.desc(), StatusHistory.id.desc()).limit(limit))
-    return [StatusRecord(s.connector_number, s.status, s.error_code, s.info, from_db(s.reported_at))
+    return [StatusRecord(s.connector_number, s.evse_connector_id, s.status, s.error_code, s.info,
+                         from_db(s.reported_at))
             for s in query]

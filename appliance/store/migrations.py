@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from peewee import SqliteDatabase
+from peewee import BooleanField, CharField, IntegerField, SqliteDatabase
+from playhouse.migrate import SqliteMigrator, migrate as apply_operations
 
 from appliance.store import models
 
@@ -19,9 +20,27 @@ class SchemaTooNewError(RuntimeError):
     pass
 
 
+def _v2_ocpp201(db: SqliteDatabase) -> None:
+    m = SqliteMigrator(db)
+    apply_operations(
+        m.add_column("evse", "supply_phases", IntegerField(null=True)),
+        m.add_column("connector", "evse_connector_id", IntegerField(default=1)),
+        m.add_column("connector", "connector_type", CharField(max_length=20, default="")),
+        m.drop_index("connector", "connector_charger_id_connector_number"),
+        m.add_index("connector", ("charger_id", "connector_number", "evse_connector_id"), True),
+        m.add_column("status_history", "evse_connector_id", IntegerField(default=1)),
+        m.add_column("transaction", "charging_state", CharField(max_length=20, default="")),
+        m.add_column("transaction", "offline", BooleanField(default=False)),
+        m.add_column("transaction", "remote_start_id", IntegerField(null=True)),
+    )
+    db.create_tables([models.TransactionEvent, models.DeviceVariable, models.ChargerReport])
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
-MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = []
+MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
+    (2, "OCPP 2.0.1: connectors within EVSEs, transaction events, device model, charger reports", _v2_ocpp201),
+]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])
 

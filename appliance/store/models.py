@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from peewee import (
     AutoField,
+    BooleanField,
     CharField,
     DatabaseProxy,
     DateTimeField,
@@ -66,18 +67,23 @@ class Evse(BaseModel):
     charger = ForeignKeyField(Charger, backref="evses", on_delete="CASCADE")
     evse_number = IntegerField()  # 1-based; OCPP 1.x connector N sits on EVSE N
     max_power_w = IntegerField(null=True)
+    supply_phases = IntegerField(null=True)  # from the 2.0.1 device model
 
     class Meta:
         indexes = ((("charger", "evse_number"), True),)
 
 
 class Connector(BaseModel):
-    """A charger's connector; connector_number 0 is the charger as a whole (OCPP 1.x)."""
+    """A charger's connector: `connector_number` is what OCPP 1.x calls the connector and 2.0.1 the
+    EVSE (0 is the charger as a whole); `evse_connector_id` is 2.0.1's connector id within that EVSE,
+    so an EVSE with two cables keeps two rows. A 1.x connector is the only one on its EVSE (1)."""
 
     id = AutoField()
     charger = ForeignKeyField(Charger, backref="connectors", on_delete="CASCADE")
     evse = ForeignKeyField(Evse, null=True, backref="connectors", on_delete="CASCADE")
     connector_number = IntegerField()
+    evse_connector_id = IntegerField(default=1)
+    connector_type = CharField(max_length=20, default="")  # 2.0.1 ConnectorType, from the device model
     current_type = CharField(max_length=2, default="AC")  # AC or DC
     max_power_w = IntegerField(null=True)
     status = CharField(max_length=32, default="Unknown")
@@ -87,13 +93,14 @@ class Connector(BaseModel):
     status_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("charger", "connector_number"), True),)
+        indexes = ((("charger", "connector_number", "evse_connector_id"), True),)
 
 
 class StatusHistory(BaseModel):
     id = AutoField()
     charger = ForeignKeyField(Charger, on_delete="CASCADE")
     connector_number = IntegerField()
+    evse_connector_id = IntegerField(default=1)
     status = CharField(max_length=32)
     error_code = CharField(max_length=50, default="NoError")
     info = CharField(max_length=50, default="")
@@ -154,6 +161,9 @@ class Transaction(BaseModel):
     stop_reason = CharField(max_length=32, default="")
     stop_id_tag = CharField(max_length=64, default="")
     stop_auth_status = CharField(max_length=16, default="")
+    charging_state = CharField(max_length=20, default="")  # 2.0.1: Charging, EVConnected, SuspendedEV, ...
+    offline = BooleanField(default=False)  # some of its events were queued while the charger was offline
+    remote_start_id = IntegerField(null=True)  # 2.0.1: the id of the RequestStartTransaction behind it
     created_at = DateTimeField()
 
     class Meta:
@@ -162,6 +172,29 @@ class Transaction(BaseModel):
             (("charger", "connector_number", "started_at", "id_tag", "meter_start_wh"), True),
             (("stopped_at",), False),
             (("charger", "remote_tx_id"), False),
+        )
+
+
+class TransactionEvent(BaseModel):
+    """One OCPP 2.0.1 TransactionEvent as received: the record that lets a transaction be rebuilt
+    whatever order its events come in, and shows which sequence numbers never arrived."""
+
+    id = AutoField()
+    transaction = ForeignKeyField(Transaction, backref="events", on_delete="CASCADE")
+    seq_no = IntegerField()
+    event_type = CharField(max_length=8)  # Started, Updated, Ended
+    timestamp = DateTimeField()
+    trigger_reason = CharField(max_length=32)
+    offline = BooleanField(default=False)
+    charging_state = CharField(max_length=20, default="")
+    id_tag = CharField(max_length=64, default="")
+    stopped_reason = CharField(max_length=32, default="")
+    received_at = DateTimeField()
+
+    class Meta:
+        indexes = (
+            # A replay repeats all of these; a charger that reuses a seqNo for another event loses nothing.
+            (("transaction", "seq_no", "event_type", "timestamp"), True),
         )
 
 
@@ -186,6 +219,47 @@ class MeterSample(BaseModel):
             (("charger", "connector_number", "sampled_at", "measurand", "phase", "location", "context"), True),
             (("transaction", "sampled_at"), False),
         )
+
+
+class DeviceVariable(BaseModel):
+    """One attribute of an OCPP 2.0.1 device model variable, as the charger last reported it."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="variables", on_delete="CASCADE")
+    component = CharField(max_length=50)
+    component_instance = CharField(max_length=50, default="")
+    evse_number = IntegerField(default=0)  # 0: not on an EVSE
+    evse_connector_id = IntegerField(default=0)
+    variable = CharField(max_length=50)
+    variable_instance = CharField(max_length=50, default="")
+    attribute_type = CharField(max_length=8, default="Actual")
+    value = CharField(max_length=2500, null=True)
+    mutability = CharField(max_length=10, default="")
+    data_type = CharField(max_length=20, default="")
+    unit = CharField(max_length=16, default="")
+    max_limit = FloatField(null=True)
+    values_list = TextField(default="")
+    updated_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("charger", "component", "component_instance", "evse_number", "evse_connector_id", "variable",
+                     "variable_instance", "attribute_type"), True),)
+
+
+class ChargerReport(BaseModel):
+    """What a charger notifies that has no table of its own: security events, device events, charging
+    limits and profiles it reports, EV charging needs, reservation updates, log uploads."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="reports", on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    reported_at = DateTimeField()  # the charger's time, or receipt time when it gave none
+    received_at = DateTimeField()
+    summary = CharField(max_length=200, default="")
+    payload = TextField(default="{}")
+
+    class Meta:
+        indexes = ((("charger", "kind", "received_at"), False),)
 
 
 class CommLog(BaseModel):
@@ -232,5 +306,5 @@ class ApiToken(BaseModel):
 
 ALL_MODELS = [
     SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, Transaction,
-    MeterSample, CommLog, ActionLog, EventJournal, ApiToken,
+    TransactionEvent, MeterSample, DeviceVariable, ChargerReport, CommLog, ActionLog, EventJournal, ApiToken,
 ]

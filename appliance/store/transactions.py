@@ -34,6 +34,13 @@ class TransactionRecord:
     stop_reason: str
     stop_id_tag: str
     stop_auth_status: str
+    charging_state: str = ""
+    offline: bool = False
+    remote_start_id: int | None = None
+    # OCPP 2.0.1 only: the TransactionEvent sequence numbers that never arrived, and whether the
+    # Started event did; a session with either is incomplete and shows it.
+    seq_gaps: tuple[int, ...] = ()
+    started_event_missing: bool = False
 
     @property
     def active(self) -> bool:
@@ -55,14 +62,42 @@ class SampleRow:
     raw_value: str
 
 
-def _record(t: Transaction, identity: str | None = None) -> TransactionRecord:
+def _record(t: Transaction, identity: str | None = None,
+            events: list[tuple[int, str]] | None = None) -> TransactionRecord:
+    gaps, started_missing = event_gaps(events) if events else ((), False)
     return TransactionRecord(
         id=t.id, charger_identity=identity or t.charger.identity, connector_number=t.connector_number,
         evse_number=t.evse_number, remote_tx_id=t.remote_tx_id, id_tag=t.id_tag, driver_id=t.driver_id,
         auth_status=t.auth_status, started_at=from_db(t.started_at), meter_start_wh=t.meter_start_wh,
         last_meter_wh=t.last_meter_wh, last_meter_at=from_db(t.last_meter_at),
         stopped_at=from_db(t.stopped_at), meter_stop_wh=t.meter_stop_wh, energy_wh=t.energy_wh,
-        stop_reason=t.stop_reason, stop_id_tag=t.stop_id_tag, stop_auth_status=t.stop_auth_status)
+        stop_reason=t.stop_reason, stop_id_tag=t.stop_id_tag, stop_auth_status=t.stop_auth_status,
+        charging_state=t.charging_state, offline=bool(t.offline), remote_start_id=t.remote_start_id,
+        seq_gaps=gaps, started_event_missing=started_missing)
+
+
+def event_gaps(events: list[tuple[int, str]]) -> tuple[tuple[int, ...], bool]:
+    """(missing sequence numbers, Started missing) from a transaction's (seq_no, event_type) pairs.
+
+    Numbering starts at the Started event's seqNo (0 by the specification; some chargers count on
+    from their previous transaction), or at the lowest number seen when the Started never came.
+    """
+    seen = {seq for seq, _ in events}
+    started = [seq for seq, kind in events if kind == "Started"]
+    low = min(started) if started else min(seen)
+    return tuple(n for n in range(low, max(seen) + 1) if n not in seen), not started
+
+
+def _events_of(transaction_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    out: dict[int, list[tuple[int, str]]] = {}
+    if not transaction_ids:
+        return out
+    marks = ", ".join("?" * len(transaction_ids))
+    for tx_id, seq, kind in database.connection().execute(
+            f"SELECT transaction_id, seq_no, event_type FROM transaction_event WHERE transaction_id IN ({marks})",
+            transaction_ids):
+        out.setdefault(tx_id, []).append((seq, kind))
+    return out
 
 
 def _with_charger():
@@ -71,12 +106,77 @@ def _with_charger():
 
 def get(transaction_id: int) -> TransactionRecord | None:
     t = _with_charger().where(Transaction.id == transaction_id).first()
-    return _record(t) if t else None
+    return _record(t, events=_events_of([t.id]).get(t.id)) if t else None
 
 
 def get_for_charger(charger_id: int, transaction_id: int) -> TransactionRecord | None:
     t = _with_charger().where((Transaction.id == transaction_id) & (Transaction.charger == charger_id)).first()
     return _record(t) if t else None
+
+
+def find_remote(charger_id: int, remote_tx_id: str) -> TransactionRecord | None:
+    """The transaction a charger-minted (2.0.1) transactionId stands for."""
+    t = _with_charger().where((Transaction.charger == charger_id) & (Transaction.remote_tx_id == remote_tx_id)
+                              ).order_by(Transaction.id.desc()).first()
+    return _record(t) if t else None
+
+
+def record_event(transaction_id: int, seq_no: int, event_type: str, timestamp: dt.datetime, trigger_reason: str,
+                 offline: bool, charging_state: str, id_tag: str, stopped_reason: str, now: dt.datetime) -> bool:
+    """Store a TransactionEvent; False when it is a replay of one stored already."""
+    conn = database.connection()
+    before = conn.total_changes
+    conn.execute("INSERT OR IGNORE INTO transaction_event (transaction_id, seq_no, event_type, timestamp, "
+                 "trigger_reason, offline, charging_state, id_tag, stopped_reason, received_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (transaction_id, seq_no, event_type, _db_time(timestamp), trigger_reason, offline, charging_state,
+                  id_tag, stopped_reason, _db_time(now)))
+    return conn.total_changes > before
+
+
+_ENERGY_READING = (
+    "SELECT value * CASE lower(unit) WHEN 'kwh' THEN 1000 ELSE 1 END, sampled_at FROM meter_sample "
+    "WHERE transaction_id = ? AND measurand = 'Energy.Active.Import.Register' AND phase = '' "
+    "AND location IN ('', 'Outlet') AND value IS NOT NULL AND lower(unit) IN ('wh', 'kwh', '') "
+    "ORDER BY sampled_at {order} LIMIT 1"
+)
+
+
+def rebuild_from_events(transaction_id: int) -> None:
+    """Derive a 2.0.1 transaction's times, meter and state from everything received so far, so the
+    result does not depend on the order the events came in."""
+    conn = database.connection()
+    started, first_seen, ended, stop_reason, offline = conn.execute(
+        "SELECT min(CASE WHEN event_type = 'Started' THEN timestamp END), min(timestamp), "
+        "max(CASE WHEN event_type = 'Ended' THEN timestamp END), "
+        "max(CASE WHEN event_type = 'Ended' THEN stopped_reason END), max(offline) "
+        "FROM transaction_event WHERE transaction_id = ?", (transaction_id,)).fetchone()
+    state = conn.execute("SELECT charging_state FROM transaction_event WHERE transaction_id = ? AND charging_state != '' "
+                         "ORDER BY timestamp DESC, seq_no DESC LIMIT 1", (transaction_id,)).fetchone()
+    first = conn.execute(_ENERGY_READING.format(order="ASC"), (transaction_id,)).fetchone()
+    last = conn.execute(_ENERGY_READING.format(order="DESC"), (transaction_id,)).fetchone()
+    meter_start = round(first[0]) if first else 0
+    meter_last = round(last[0]) if last else None
+    energy = max(0, meter_last - meter_start) if last else None
+    conn.execute(
+        'UPDATE "transaction" SET started_at = ?, meter_start_wh = ?, last_meter_wh = ?, last_meter_at = ?, '
+        "stopped_at = ?, meter_stop_wh = ?, energy_wh = ?, stop_reason = ?, offline = ?, "
+        "charging_state = coalesce(?, charging_state) WHERE id = ?",
+        (started or first_seen, meter_start, meter_last, last[1] if last else None, ended,
+         meter_last if ended else None, energy if ended else None,
+         (stop_reason or "Local") if ended else "", bool(offline), state[0] if state else None, transaction_id))
+
+
+def set_token(transaction_id: int, id_tag: str, tag_id: int | None, driver_id: int | None, auth_status: str) -> None:
+    """A 2.0.1 transaction may start before anyone is identified (cable first); the token comes later."""
+    database.connection().execute(
+        'UPDATE "transaction" SET id_tag = ?, tag_id = ?, driver_id = ?, auth_status = ? WHERE id = ?',
+        (id_tag, tag_id, driver_id, auth_status, transaction_id))
+
+
+def set_stop_token(transaction_id: int, id_tag: str, auth_status: str) -> None:
+    database.connection().execute('UPDATE "transaction" SET stop_id_tag = ?, stop_auth_status = ? WHERE id = ?',
+                                  (id_tag, auth_status, transaction_id))
 
 
 def find_start(charger_id: int, connector_number: int, started_at: dt.datetime, id_tag: str,
@@ -96,14 +196,16 @@ def count_active_for_tag(id_tag: str) -> int:
 
 def insert(charger_id: int, connector_number: int, evse_number: int | None, id_tag: str,
            tag_id: int | None, driver_id: int | None, auth_status: str, started_at: dt.datetime,
-           meter_start_wh: int, reservation_id: int | None, remote_tx_id: str, now: dt.datetime) -> int:
+           meter_start_wh: int, reservation_id: int | None, remote_tx_id: str, now: dt.datetime,
+           remote_start_id: int | None = None) -> int:
     # Plain SQL: every StartTransaction of a reconnect storm comes through here.
     return database.connection().execute(
         'INSERT INTO "transaction" (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, '
         "driver_id, auth_status, reservation_id, started_at, meter_start_wh, stop_reason, stop_id_tag, "
-        "stop_auth_status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', ?)",
+        "stop_auth_status, charging_state, offline, remote_start_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', 0, ?, ?)",
         (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, driver_id, auth_status,
-         reservation_id, _db_time(started_at), meter_start_wh, _db_time(now))).lastrowid
+         reservation_id, _db_time(started_at), meter_start_wh, remote_start_id, _db_time(now))).lastrowid
 
 
 def finish(transaction_id: int, stopped_at: dt.datetime, meter_stop_wh: int, energy_wh: int, reason: str,
@@ -122,7 +224,9 @@ def list_transactions(charger_id: int | None = None, active: bool | None = None,
         query = query.where(Transaction.stopped_at.is_null(active))
     if id_tag:
         query = query.where(Transaction.id_tag == id_tag)
-    return [_record(t) for t in query.limit(limit).offset(offset)]
+    rows = list(query.limit(limit).offset(offset))
+    events = _events_of([t.id for t in rows if t.remote_tx_id])
+    return [_record(t, events=events.get(t.id)) for t in rows]
 
 
 def stale_active(silent_since: dt.datetime) -> list[TransactionRecord]:
