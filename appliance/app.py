@@ -14,6 +14,7 @@ from appliance.config import Settings
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
 from appliance.ocpp16.json_session import Ocpp16JsonSession
+from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.web import api
 from appliance.web.keys import CORE
@@ -42,7 +43,7 @@ def _core_ctx(settings: Settings):
     async def ctx(app: web.Application):
         core = open_core(settings)
         app[CORE] = core
-        app[OCPPJ] = OcppJEndpoint(core, {"ocpp1.6": Ocpp16JsonSession})
+        app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
         subscribe_reactions(core)
         await core.chargers.load()
         await core.journal.start_tail()

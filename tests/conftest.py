@@ -81,6 +81,33 @@ async def cp(appliance):
         yield charger
 
 
+@pytest.fixture
+async def cs(appliance):
+    """A connected, booted virtual 2.0.1 station CS1 at a depot with the fleet above, with nothing received
+    yet: the device model report the appliance asks for after the boot has been sent in full."""
+    from tests.virtual_charger201 import connect201
+
+    await add_fleet(appliance.core)
+    await appliance.core.chargers.add("CS1", "ocpp2.0.1")
+    async with connect201(appliance.url, "CS1") as station:
+        await wait_for(lambda: station.reports_sent)
+        station.received.clear()
+        yield station
+
+
+async def run_cli(data_dir: Path, *args: str) -> str:
+    """The technician's command in a process of its own beside a server running in the test's process
+    (in one process the two would share the models' database binding); returns its standard output."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
     """Poll an (a)sync predicate until it returns something truthy; fail after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout

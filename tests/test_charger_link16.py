@@ -176,7 +176,15 @@ async def test_command_reaches_the_charger_and_its_answer_comes_back(
 async def test_every_link_command_is_covered_by_the_table():
     from appliance.core.link import COMMANDS
 
-    assert {case[1] for case in CASES} == set(COMMANDS)
+    # get_charging_profiles is 2.0.1's alone: test_charging_profiles_cannot_be_reported_by_1_6
+    assert {case[1] for case in CASES} | {"get_charging_profiles"} == set(COMMANDS)
+
+
+async def test_charging_profiles_cannot_be_reported_by_1_6(appliance, cp):
+    result = await send(appliance, "get_charging_profiles", {"connector_number": 1, "purpose": "TxProfile"})
+    assert (result.status, result.ok) == ("NotSupportedByCharger", False)
+    assert "GetChargingProfiles" in result.detail
+    assert cp.received == []
 
 
 async def test_composite_schedule_comes_back_as_the_charger_gave_it(appliance, cp):

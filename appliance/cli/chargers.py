@@ -60,6 +60,32 @@ async def charger_show(core: Core, identity: str, as_json: bool) -> None:
     print_result({"charger": record, "connectors": connectors}, as_json)
 
 
+@charger.command("variables")
+@click.argument("identity")
+@click.option("--component", "components", multiple=True, help="Only this component (repeatable), e.g. TxCtrlr.")
+@json_option
+@with_core
+async def charger_variables(core: Core, identity: str, components: tuple[str, ...], as_json: bool) -> None:
+    """The charger's device model (OCPP 2.0.1) as it last reported it. Live values: 'charger config get'."""
+    print_records(await core.device_model.variables(identity, components), as_json,
+                  ["component", "component_instance", "evse_number", "evse_connector_id", "variable",
+                   "variable_instance", "attribute_type", "value", "mutability", "unit", "updated_at"])
+
+
+@charger.command("reports")
+@click.argument("identity")
+@click.option("--kind", type=click.Choice(["event", "security_event", "charging_limit", "charging_limit_cleared",
+                                           "charging_profiles", "ev_charging_needs", "ev_charging_schedule",
+                                           "reservation"]))
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@json_option
+@with_core
+async def charger_reports(core: Core, identity: str, kind: str | None, limit: int, as_json: bool) -> None:
+    """What the charger reported: device and security events, charging limits and needs, reservations."""
+    print_records(await core.reports.list(identity, kind, limit), as_json,
+                  ["received_at", "reported_at", "kind", "summary"])
+
+
 @charger.command("accept")
 @click.argument("identity")
 @with_core

@@ -126,13 +126,14 @@ def _field_type(cls: type, name: str) -> Any:
     return hints[name]
 
 
-_SECRET_KEYS = ("AuthorizationKey", "BasicAuthPassword")
+_SECRET_KEYS = ("authorizationkey", "basicauthpassword")
 
 
 def _loggable(arguments: dict[str, Any]) -> dict[str, Any]:
     """Arguments as the action log keeps them: secrets masked, dataclasses as dicts."""
     out: dict[str, Any] = {key: _plain(value) for key, value in arguments.items()}
-    if out.get("key") in _SECRET_KEYS and "value" in out:
+    # A 1.6 key or a 2.0.1 variable (SecurityCtrlr.BasicAuthPassword); 2.0.1 names are case-insensitive.
+    if str(out.get("key", "")).rsplit(".", 1)[-1].split(":")[0].lower() in _SECRET_KEYS and "value" in out:
         out["value"] = "***"
     return out
 

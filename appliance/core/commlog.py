@@ -14,7 +14,8 @@ from appliance.store import logs as store
 from appliance.store.database import Database
 
 # Security profile passwords travel in ChangeConfiguration (1.6) and SetVariables (2.0.1).
-_SECRET = re.compile(r'("(?:AuthorizationKey|BasicAuthPassword)".{0,80}?"value"\s*:\s*")([^"]*)(")|'
+_SECRET = re.compile(r'("(?:AuthorizationKey|BasicAuthPassword)".{0,80}?"(?:value|attributeValue)"\s*:\s*")'
+                     r'([^"]*)(")|'
                      r'("key"\s*:\s*"AuthorizationKey"\s*,\s*"value"\s*:\s*")([^"]*)(")', re.S)
 
 

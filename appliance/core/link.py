@@ -91,6 +91,9 @@ class ChargerLink(Protocol):
     async def get_composite_schedule(self, connector_number: int, duration_s: int,
                                      unit: str | None = None) -> CommandResult: ...
 
+    async def get_charging_profiles(self, connector_number: int | None = None, purpose: str | None = None,
+                                    profile_id: int | None = None, stack_level: int | None = None) -> CommandResult: ...
+
     async def get_diagnostics(self, location: str, start: dt.datetime | None = None,
                               stop: dt.datetime | None = None, retries: int | None = None,
                               retry_interval_s: int | None = None) -> CommandResult: ...
@@ -110,7 +113,7 @@ class ChargerLink(Protocol):
 COMMANDS = (
     "remote_start", "remote_stop", "reset", "unlock", "change_availability", "get_configuration",
     "change_configuration", "clear_cache", "trigger_message", "send_local_list", "get_local_list_version",
-    "set_charging_limit", "clear_charging_limit", "get_composite_schedule", "get_diagnostics",
+    "set_charging_limit", "clear_charging_limit", "get_composite_schedule", "get_charging_profiles", "get_diagnostics",
     "update_firmware", "reserve_now", "cancel_reservation", "data_transfer",
 )
 

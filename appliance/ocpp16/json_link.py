@@ -98,6 +98,11 @@ class Ocpp16JsonLink:
         return await self._call(call.GetCompositeSchedule(connector_id=connector_number, duration=duration_s,
                                                           charging_rate_unit=unit))
 
+    async def get_charging_profiles(self, connector_number: int | None = None, purpose: str | None = None,
+                                    profile_id: int | None = None, stack_level: int | None = None) -> CommandResult:
+        return CommandResult(lk.NOT_SUPPORTED, detail="OCPP 1.6 cannot report installed charging profiles "
+                                                      "(GetChargingProfiles is 2.0.1)")
+
     async def get_diagnostics(self, location: str, start: dt.datetime | None = None,
                               stop: dt.datetime | None = None, retries: int | None = None,
                               retry_interval_s: int | None = None) -> CommandResult:

@@ -9,6 +9,7 @@ every key of every message. A version's adapter subclasses this with its `@on` h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import lru_cache
 from typing import Any
@@ -23,14 +24,12 @@ from appliance.ocppj.frames import FrameError
 
 log = logging.getLogger(__name__)
 
-# Before acceptance only these may be sent (OCPP 1.6 §4.2.1, 2.0.1 B02.FR.09: others get SecurityError).
-ALLOWED_BEFORE_ACCEPTANCE = frozenset({"BootNotification"})
-
-
 class OcppJSession(ChargePoint):
     ocpp_version = "1.6"
     protocol = "ocpp1.6-json"
     link_class: type  # the version's ChargerLink over this session
+    # Before acceptance only these may be sent (OCPP 1.6 §4.2.1, 2.0.1 B02.FR.09: others get SecurityError).
+    allowed_before_acceptance = frozenset({"BootNotification"})
 
     def __init__(self, identity: str, connection: Any, core: Core) -> None:
         super().__init__(identity, connection, response_timeout=core.settings.command_timeout_s, logger=log)
@@ -39,6 +38,7 @@ class OcppJSession(ChargePoint):
         self.validate_responses = core.settings.ocpp_validate_responses
         self._known_actions = frozenset(self.known_actions())
         self.frames_sent = 0
+        self._after_tasks: set[asyncio.Task] = set()
 
     def known_actions(self) -> set[str]:
         """Every action the version defines, to tell NotSupported from NotImplemented."""
@@ -68,12 +68,13 @@ class OcppJSession(ChargePoint):
         if handlers is None or "_on_action" not in handlers:
             kind = "not_supported" if msg.action in self._known_actions else "not_implemented"
             raise FrameError(msg.unique_id, kind, f"{msg.action} is not handled by this central system")
-        if msg.action not in ALLOWED_BEFORE_ACCEPTANCE and not self.core.chargers.is_accepted(self.id):
+        if msg.action not in self.allowed_before_acceptance and not self.core.chargers.is_accepted(self.id):
             raise FrameError(msg.unique_id, "security", "charger is not accepted: send BootNotification first")
         frames.validate(self.ocpp_version, msg.action, msg.payload, msg.unique_id)
         handler = handlers["_on_action"]
+        arguments = snake_keys(msg.payload)
         try:
-            response = await handler(**_snake_keys(msg.payload))
+            response = await handler(**arguments)
         except FrameError:
             raise
         except OCPPError as e:
@@ -85,10 +86,20 @@ class OcppJSession(ChargePoint):
             # Nothing was acknowledged: the charger keeps the message and sends it again.
             log.exception("%s: handling %s failed", self.id, msg.action)
             raise FrameError(msg.unique_id, "internal", "the central system could not process this message")
-        payload = _camel_keys(remove_nones(serialize_as_dict(response)))
+        payload = camel_keys(remove_nones(serialize_as_dict(response)))
         if self.validate_responses:
             frames.validate(self.ocpp_version, msg.action, payload, msg.unique_id, request=False)
         await self._send(CallResult(msg.unique_id, payload, msg.action).to_json())
+        if "_after_action" in handlers:  # what to do once the charger has its answer (may call it back)
+            task = asyncio.create_task(self._after(msg.action, handlers["_after_action"], arguments))
+            self._after_tasks.add(task)
+            task.add_done_callback(self._after_tasks.discard)
+
+    async def _after(self, action: str, handler: Any, arguments: dict[str, Any]) -> None:
+        try:
+            await handler(**arguments)
+        except Exception:
+            log.exception("%s: follow-up of %s failed", self.id, action)
 
     async def _send(self, message: str) -> None:
         self.frames_sent += 1
@@ -113,17 +124,17 @@ def _camel(key: str) -> str:
     return next(iter(snake_to_camel_case({key: None})))
 
 
-def _snake_keys(data: Any) -> Any:
+def snake_keys(data: Any) -> Any:
     if isinstance(data, dict):
-        return {_snake(k): _snake_keys(v) for k, v in data.items()}
+        return {_snake(k): snake_keys(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [_snake_keys(v) for v in data]
+        return [snake_keys(v) for v in data]
     return data
 
 
-def _camel_keys(data: Any) -> Any:
+def camel_keys(data: Any) -> Any:
     if isinstance(data, dict):
-        return {_camel(k): _camel_keys(v) for k, v in data.items()}
+        return {_camel(k): camel_keys(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [_camel_keys(v) for v in data]
+        return [camel_keys(v) for v in data]
     return data

@@ -118,7 +118,7 @@ def find_remote(charger_id: int, remote_tx_id: str) -> TransactionRecord | None:
     """The transaction a charger-minted (2.0.1) transactionId stands for."""
     t = _with_charger().where((Transaction.charger == charger_id) & (Transaction.remote_tx_id == remote_tx_id)
                               ).order_by(Transaction.id.desc()).first()
-    return _record(t) if t else None
+    return _record(t, events=_events_of([t.id]).get(t.id)) if t else None
 
 
 def record_event(transaction_id: int, seq_no: int, event_type: str, timestamp: dt.datetime, trigger_reason: str,
