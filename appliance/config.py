@@ -44,10 +44,10 @@ class Settings:
     heartbeat_interval_s: int = _setting(300, "heartbeat interval given to chargers", "s")
     pending_retry_interval_s: int = _setting(60, "boot retry interval given to pending chargers", "s")
     temporarily_unavailable_after_s: float = _setting(
-        120.0, "silence after which a charger counts as temporarily unavailable", "s"
+        120.0, "silence beyond the heartbeat interval after which a charger counts as temporarily unavailable", "s"
     )
     unavailable_after_s: float = _setting(
-        300.0, "silence after which a charger counts as unavailable (long-term)", "s"
+        300.0, "silence beyond the heartbeat interval after which a charger counts as unavailable (long-term)", "s"
     )
     stuck_transaction_after_s: float = _setting(
         86400.0, "a transaction with no meter values for this long is finished as stuck", "s"

@@ -195,13 +195,27 @@ async def _commlog_at_least(appliance, n):
 
 async def test_connection_state_goes_temporarily_then_long_term_unavailable(start_appliance, tmp_path):
     app = await start_appliance(make_settings(tmp_path / "d", temporarily_unavailable_after_s=0.3,
-                                              unavailable_after_s=0.8))
+                                              unavailable_after_s=0.8, heartbeat_interval_s=1))
     await app.core.chargers.add("CP1", "ocpp1.6-json")
     async with connect16(app.url, "CP1"):
         assert app.core.chargers.live["CP1"].state == "online"
         await wait_for(lambda: app.core.chargers.live["CP1"].state == "temporarily_unavailable")
         await wait_for(lambda: app.core.chargers.live["CP1"].state == "unavailable")
     await wait_for(lambda: _stored_state(app, "unavailable"))
+
+
+async def test_an_idle_charger_is_not_flagged_within_its_heartbeat_interval(start_appliance, tmp_path):
+    import asyncio
+
+    app = await start_appliance(make_settings(tmp_path / "d", temporarily_unavailable_after_s=0.2,
+                                              unavailable_after_s=0.4, heartbeat_interval_s=2))
+    await app.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(app.url, "CP1") as cp:
+        await asyncio.sleep(1.0)  # silent, but its next heartbeat is not due yet
+        assert app.core.chargers.live["CP1"].state == "online"
+        await wait_for(lambda: app.core.chargers.live["CP1"].state == "temporarily_unavailable", timeout=5)
+        await cp.call(call.Heartbeat())
+        assert app.core.chargers.live["CP1"].state == "online"
 
 
 async def _stored_state(app, state):

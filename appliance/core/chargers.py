@@ -216,10 +216,14 @@ class ChargerRegistry:
         self.bus.publish(ev.ConnectionStateChanged(live.identity, state, previous))
 
     def supervise(self, temporarily_after_s: float, unavailable_after_s: float) -> None:
-        """Move silent chargers to temporarily unavailable, then to unavailable (long-term)."""
+        """Move silent chargers to temporarily unavailable, then to unavailable (long-term).
+
+        Silence counts from when the charger's next heartbeat was due: an idle charger says nothing
+        for a whole heartbeat interval, and that is no fault.
+        """
         now = time.monotonic()
         for live in self.live.values():
-            silence = now - live.last_seen
+            silence = now - live.last_seen - self.heartbeat_interval_s
             if live.state != UNAVAILABLE and silence >= unavailable_after_s:
                 self._set_state(live, UNAVAILABLE)
             elif live.state == ONLINE and silence >= temporarily_after_s:
