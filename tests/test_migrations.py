@@ -37,6 +37,12 @@ def make_v1(path: Path) -> None:
                      "'online', '', '', '', '2026-01-01 00:00:00', 'admin')")
         conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, current_type, status, error_code, "
                      "info, vendor_error_code) VALUES (1, NULL, 1, 'AC', 'Charging', 'NoError', '', '')")
+        conn.execute("INSERT INTO \"transaction\" (charger_id, connector_number, remote_tx_id, id_tag, auth_status, "
+                     "started_at, meter_start_wh, stop_reason, stop_id_tag, stop_auth_status, created_at) VALUES "
+                     "(1, 1, '', 'CARD1', 'Accepted', '2026-01-01 08:00:00', 100, '', '', '', '2026-01-01 08:00:00')")
+        conn.execute("INSERT INTO meter_sample (charger_id, connector_number, transaction_id, sampled_at, measurand, "
+                     "phase, location, context, unit, format, value, raw_value) VALUES (1, 1, 1, "
+                     "'2026-01-01 08:05:00', 'Energy.Active.Import.Register', '', '', '', 'Wh', 'Raw', 600, '600')")
 
 
 async def test_a_version_1_database_migrates_to_the_schema_of_a_new_one(tmp_path):
@@ -51,6 +57,9 @@ async def test_a_version_1_database_migrates_to_the_schema_of_a_new_one(tmp_path
     with sqlite3.connect(tmp_path / "old.sqlite3") as conn:
         assert conn.execute("SELECT connector_number, evse_connector_id, status FROM connector").fetchall() == \
             [(1, 1, "Charging")]
+        # Tables rebuilt by the migration keep the rows that refer to them (no cascade on the rebuild).
+        assert conn.execute('SELECT id, id_tag, offline FROM "transaction"').fetchall() == [(1, "CARD1", 0)]
+        assert conn.execute("SELECT transaction_id, value FROM meter_sample").fetchall() == [(1, 600.0)]
 
 
 async def test_migrating_twice_changes_nothing(tmp_path):

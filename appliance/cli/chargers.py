@@ -29,12 +29,14 @@ def charger() -> None:
 @click.option("--protocol", required=True, type=click.Choice(PROTOCOLS))
 @click.option("--password", help="The charger's password (HTTP Basic auth, security profile 1/2).")
 @click.option("--description", default="")
+@click.option("--endpoint", default="", help="SOAP chargers: the address they are commanded at, when they do not "
+                                              "give it themselves (WS-Addressing From/ReplyTo).")
 @json_option
 @with_core
 async def charger_add(core: Core, identity: str, protocol: str, password: str | None, description: str,
-                      as_json: bool) -> None:
+                      endpoint: str, as_json: bool) -> None:
     """Add a charger (accepted)."""
-    record = await core.chargers.add(identity, protocol, password, description)
+    record = await core.chargers.add(identity, protocol, password, description, endpoint_url=endpoint)
     print_result(record, as_json, f"charger {record.identity} added ({record.protocol}, accepted)")
 
 

@@ -72,6 +72,8 @@ class LiveCharger:
     last_seen_at: dt.datetime | None = None
     contact_dirty: bool = False
     sessions: set[int] = field(default_factory=set)
+    endpoint_url: str = ""
+    reachable: str = ""
 
 
 class ChargerRegistry:
@@ -90,16 +92,20 @@ class ChargerRegistry:
     # -- management (CLI, API, UI) ----------------------------------------------------------
 
     async def add(self, identity: str, protocol: str, password: str | None = None, description: str = "",
-                  registration: str = "accepted") -> ChargerRecord:
+                  registration: str = "accepted", endpoint_url: str = "") -> ChargerRecord:
         identity = validate_identity(identity)
         if protocol not in PROTOCOLS:
             raise ChargerError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        if endpoint_url:
+            endpoint_url = validate_endpoint(endpoint_url)
         password_hash = hash_password(password) if password else None
 
         def add_sync() -> ChargerRecord:
             if store.get(identity) is not None:
                 raise ChargerError(f"charger {identity} already exists")
             record = store.create(identity, protocol, password_hash, registration, "admin", ev.utcnow(), description)
+            if endpoint_url:
+                record = store.update(identity, endpoint_url=endpoint_url)
             self.journal.record_sync(ev.ChargerChanged(identity, "added"))
             return record
 
@@ -283,6 +289,27 @@ class ChargerRegistry:
                                        reported_at or received, received, evse_connector_id)
         self.bus.publish(ev.StatusChanged(identity, connector_number, status, error_code or "NoError", previous))
 
+    async def set_endpoint(self, identity: str, url: str) -> None:
+        """The address a (SOAP) charger is commanded at, as it gave it (WS-Addressing From/ReplyTo)
+        or as configured; stored and announced only when it changes."""
+        live = self.live.get(identity)
+        if live is not None and live.endpoint_url == url:
+            return
+        await self.update(identity, "endpoint", endpoint_url=url)
+
+    async def set_reachable(self, identity: str, reachable: bool, detail: str = "") -> None:
+        """Whether the last command reached the charger; stored when that changes, so that a charger
+        that can report but cannot be commanded (NAT, wrong address) shows as such."""
+        live = self.live.get(identity)
+        flag = "yes" if reachable else "no"
+        if live is not None and live.reachable == flag:
+            return
+        if live is not None:
+            live.reachable = flag
+        await self.db.write(store.update, identity, reachable=flag, reachable_detail=detail[:200],
+                            reachable_at=ev.utcnow())
+        self.bus.publish(ev.ChargerChanged(identity, "reachable" if reachable else "unreachable"))
+
     async def report_firmware_status(self, identity: str, status: str) -> None:
         await self.db.write(store.update, identity, firmware_status=status, firmware_status_at=ev.utcnow())
         self.bus.publish(ev.FirmwareStatus(identity, status))
@@ -328,6 +355,7 @@ class ChargerRegistry:
         else:
             live.pk, live.protocol = record.id, record.protocol
             live.registration, live.password_hash = record.registration, record.password_hash
+        live.endpoint_url, live.reachable = record.endpoint_url, record.reachable
         return live
 
     async def _on_charger_changed(self, event: ev.ChargerChanged) -> None:
@@ -338,6 +366,16 @@ class ChargerRegistry:
             self.live.pop(event.identity, None)
         elif event.identity in self.live:
             self._remember(record)
+
+
+def validate_endpoint(url: str) -> str:
+    """A SOAP charger's command address: an absolute http(s) URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ChargerError(f"an endpoint must be an http:// or https:// URL with a host, not {url!r}")
+    return url.strip()
 
 
 def validate_identity(identity: str) -> str:

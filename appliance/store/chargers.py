@@ -25,6 +25,9 @@ class ChargerRecord:
     firmware_version: str
     connection_state: str
     endpoint_url: str
+    reachable: str  # '' (not tried yet), 'yes', 'no': whether commands reach the charger
+    reachable_detail: str
+    reachable_at: dt.datetime | None
     firmware_status: str
     diagnostics_status: str
     last_boot_at: dt.datetime | None
@@ -63,7 +66,8 @@ def _record(c: Charger) -> ChargerRecord:
         id=c.id, identity=c.identity, protocol=c.protocol, password_hash=c.password_hash,
         registration=c.registration, description=c.description, vendor=c.vendor, model=c.model,
         serial_number=c.serial_number, firmware_version=c.firmware_version,
-        connection_state=c.connection_state, endpoint_url=c.endpoint_url,
+        connection_state=c.connection_state, endpoint_url=c.endpoint_url, reachable=c.reachable,
+        reachable_detail=c.reachable_detail, reachable_at=from_db(c.reachable_at),
         firmware_status=c.firmware_status, diagnostics_status=c.diagnostics_status,
         last_boot_at=from_db(c.last_boot_at), last_contact_at=from_db(c.last_contact_at),
         connected_at=from_db(c.connected_at), created_at=from_db(c.created_at),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from peewee import BooleanField, CharField, IntegerField, SqliteDatabase
+from peewee import BooleanField, CharField, DateTimeField, IntegerField, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate as apply_operations
 
 from appliance.store import models
@@ -36,10 +36,20 @@ def _v2_ocpp201(db: SqliteDatabase) -> None:
     db.create_tables([models.TransactionEvent, models.DeviceVariable, models.ChargerReport])
 
 
+def _v3_reachability(db: SqliteDatabase) -> None:
+    m = SqliteMigrator(db)
+    apply_operations(
+        m.add_column("charger", "reachable", CharField(max_length=3, default="")),
+        m.add_column("charger", "reachable_detail", CharField(max_length=200, default="")),
+        m.add_column("charger", "reachable_at", DateTimeField(null=True)),
+    )
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (2, "OCPP 2.0.1: connectors within EVSEs, transaction events, device model, charger reports", _v2_ocpp201),
+    (3, "whether commands reach a charger (SOAP callbacks)", _v3_reachability),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])
@@ -55,22 +65,37 @@ def current_version(db: SqliteDatabase) -> int | None:
 def migrate(db: SqliteDatabase) -> tuple[int | None, int]:
     """Bring the schema to LATEST_VERSION; returns (version before, version after)."""
     with db.connection_context():
-        with db.atomic("IMMEDIATE"):
-            before = current_version(db)
-            if before is None:
-                db.create_tables(models.ALL_MODELS)
-                _stamp(LATEST_VERSION)
-                return None, LATEST_VERSION
-            if before > LATEST_VERSION:
-                raise SchemaTooNewError(
-                    f"the database has schema version {before}, newer than this appliance knows "
-                    f"({LATEST_VERSION}); run the newer version or restore a backup"
-                )
-            for version, _, apply in MIGRATIONS:
-                if version > before:
-                    apply(db)
-                    _stamp(version)
-            return before, LATEST_VERSION
+        # SQLite cannot change a column's constraints in place: playhouse.migrate rebuilds such a
+        # table (copy, drop, rename), and with foreign keys on, the drop would cascade into every
+        # row that refers to it. SQLite's documented procedure: keys off (it is a no-op inside a
+        # transaction, so before it), rebuild, check, keys on again.
+        db.execute_sql("PRAGMA foreign_keys = OFF")
+        try:
+            return _migrate_in_transaction(db)
+        finally:
+            db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _migrate_in_transaction(db: SqliteDatabase) -> tuple[int | None, int]:
+    with db.atomic("IMMEDIATE"):
+        before = current_version(db)
+        if before is None:
+            db.create_tables(models.ALL_MODELS)
+            _stamp(LATEST_VERSION)
+            return None, LATEST_VERSION
+        if before > LATEST_VERSION:
+            raise SchemaTooNewError(
+                f"the database has schema version {before}, newer than this appliance knows "
+                f"({LATEST_VERSION}); run the newer version or restore a backup"
+            )
+        for version, _, apply in MIGRATIONS:
+            if version > before:
+                apply(db)
+                _stamp(version)
+        broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left rows that refer to nothing: {broken[:5]}")
+        return before, LATEST_VERSION
 
 
 def _stamp(version: int) -> None:

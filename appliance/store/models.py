@@ -51,6 +51,10 @@ class Charger(BaseModel):
     meter_serial_number = CharField(max_length=50, default="")
     connection_state = CharField(max_length=32, default="never_connected")
     endpoint_url = CharField(max_length=500, default="")  # SOAP callback address
+    # Whether commands reach the charger (SOAP: the callback address answers): '', 'yes' or 'no'.
+    reachable = CharField(max_length=3, default="")
+    reachable_detail = CharField(max_length=200, default="")
+    reachable_at = DateTimeField(null=True)
     firmware_status = CharField(max_length=32, default="")
     firmware_status_at = DateTimeField(null=True)
     diagnostics_status = CharField(max_length=32, default="")
