@@ -13,7 +13,7 @@ from appliance.cli.base import (
     with_live,
 )
 from appliance.cli_output import print_records, print_result
-from appliance.core.chargers import PROTOCOLS
+from appliance.core.chargers import PROTOCOLS, command_reach
 from appliance.core.services import Core
 from appliance.live_client import LiveClient
 
@@ -59,7 +59,7 @@ async def charger_show(core: Core, identity: str, as_json: bool) -> None:
     """Show one charger with its connectors."""
     record = await core.chargers.require(identity)
     connectors = await core.chargers.connectors(identity)
-    print_result({"charger": record, "connectors": connectors}, as_json)
+    print_result({"charger": record, "commands": command_reach(record), "connectors": connectors}, as_json)
 
 
 @charger.command("variables")

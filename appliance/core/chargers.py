@@ -368,6 +368,21 @@ class ChargerRegistry:
             self._remember(record)
 
 
+CONNECTIONLESS = ("ocpp1.5-soap", "ocpp1.6-soap")
+
+
+def command_reach(record: ChargerRecord) -> str:
+    """How commands reach a charger, in words for the CLI and the UI; SOAP chargers are called back
+    at an address, and one behind NAT or with a wrong address can report but not be commanded."""
+    if record.protocol not in CONNECTIONLESS:
+        return "over its connection, while connected"
+    if not record.endpoint_url:
+        return "cannot be commanded: it has given no address (WS-Addressing From) and none is configured"
+    if record.reachable == "no":
+        return f"can report, cannot be commanded at {record.endpoint_url}: {record.reachable_detail}"
+    return f"at {record.endpoint_url}" + ("" if record.reachable == "yes" else " (not tried yet)")
+
+
 def validate_endpoint(url: str) -> str:
     """A SOAP charger's command address: an absolute http(s) URL."""
     from urllib.parse import urlsplit

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.core.chargers import command_reach
 from appliance.core.services import Core
 from appliance.core.users import UserGroupError, expiry_from_text
 from appliance.web.keys import CORE, TOKEN_NAME
@@ -113,7 +114,7 @@ async def show_charger(request: web.Request) -> web.Response:
         raise not_found("such charger")
     connectors = await core.chargers.connectors(record.identity)
     return reply(dict(to_jsonable(record), connected=core.links.get(record.identity) is not None,
-                      connectors=to_jsonable(connectors)))
+                      commands=command_reach(record), connectors=to_jsonable(connectors)))
 
 
 @routes.post("/api/v1/chargers/{identity}/{decision:accept|reject}")
