@@ -13,7 +13,10 @@ from appliance import __version__
 from appliance.config import Settings
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
+from appliance.ocpp15_soap.cs_models import OCPP15
+from appliance.ocpp15_soap.soap_endpoint import SoapEndpoint
 from appliance.ocpp16.json_session import Ocpp16JsonSession
+from appliance.ocpp16.soap_central_system import OCPP16
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.web import api
@@ -23,6 +26,8 @@ from appliance.web.middleware import api_token_auth, errors
 log = logging.getLogger(__name__)
 
 OCPPJ = web.AppKey("ocppj", OcppJEndpoint)
+SOAP = web.AppKey("soap", dict)  # path -> SoapEndpoint
+SOAP_VERSIONS = {"/ocpp/soap/1.5": OCPP15, "/ocpp/soap/1.6": OCPP16}
 
 # The library validates in the default thread pool unless told otherwise; under many connections
 # that collapses on GIL contention (FACTS.md). Inline validation is the better server default.
@@ -35,6 +40,9 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_charger_sockets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ocpp/{charger_id}", _ocppj_handler)
+    for path in SOAP_VERSIONS:
+        app.router.add_route("POST", path, _soap_handler)
+        app.router.add_route("GET", path, _soap_handler)
     app.router.add_routes(api.routes)
     return app
 
@@ -44,6 +52,7 @@ def _core_ctx(settings: Settings):
         core = open_core(settings)
         app[CORE] = core
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
+        app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
         await core.chargers.load()
         await core.journal.start_tail()
@@ -71,6 +80,10 @@ async def _close_charger_sockets(app: web.Application) -> None:
 
 async def _ocppj_handler(request: web.Request) -> web.StreamResponse:
     return await request.app[OCPPJ].handle(request)
+
+
+async def _soap_handler(request: web.Request) -> web.StreamResponse:
+    return await request.app[SOAP][request.path].handle(request)
 
 
 async def healthz(request: web.Request) -> web.Response:

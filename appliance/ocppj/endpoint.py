@@ -47,7 +47,7 @@ class OcppJEndpoint:
             await ws.close(code=WSCloseCode.PROTOCOL_ERROR,
                            message=f"offer one of: {', '.join(self.versions)}".encode())
             return ws
-        live = await self.core.chargers.admit(identity, self.versions[version].protocol, _basic_password(request, identity))
+        live = await self.core.chargers.admit(identity, self.versions[version].protocol, basic_password(request, identity))
         if live is None:
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="OCPP"'}, text="wrong credentials")
         await ws.prepare(request)
@@ -82,7 +82,8 @@ class OcppJEndpoint:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
-def _basic_password(request: web.Request, identity: str) -> str | None:
+def basic_password(request: web.Request, identity: str) -> str | None:
+    """The HTTP Basic auth password, if its user is the charger (OCPP-J and SOAP chargers alike)."""
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("basic "):
         return None
