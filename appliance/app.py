@@ -14,9 +14,12 @@ from appliance.config import Settings
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
 from appliance.ocpp15_soap.cs_models import OCPP15
+from appliance.ocpp15_soap.link import Ocpp15SoapLink
+from appliance.ocpp15_soap.links import SoapLinks
 from appliance.ocpp15_soap.soap_endpoint import SoapEndpoint
 from appliance.ocpp16.json_session import Ocpp16JsonSession
 from appliance.ocpp16.soap_central_system import OCPP16
+from appliance.ocpp16.soap_link import Ocpp16SoapLink
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.web import api
@@ -55,6 +58,7 @@ def _core_ctx(settings: Settings):
         app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
         await core.chargers.load()
+        await SoapLinks(core, {"ocpp1.5-soap": Ocpp15SoapLink, "ocpp1.6-soap": Ocpp16SoapLink}).start()
         await core.journal.start_tail()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
