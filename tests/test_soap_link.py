@@ -36,6 +36,7 @@ async def soap(appliance):
         async def connect(version, identity="SOAP1"):
             cp = await stack.enter_async_context(serve_chargepoint(version, identity))
             await appliance.core.chargers.add(identity, version.protocol, endpoint_url=cp.url)
+            await appliance.core.bus.drain()  # the appliance's own link first, then the test's over it
             appliance.core.links.register(LINKS[version.version](identity, cp.url, appliance.core))
             return cp
 

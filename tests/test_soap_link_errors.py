@@ -32,6 +32,7 @@ def closed_port_url() -> str:
 
 async def add_link(appliance, link_class, url: str, identity: str = "SOAP1"):
     await appliance.core.chargers.add(identity, link_class.version.protocol, endpoint_url=url)
+    await appliance.core.bus.drain()  # the appliance's own link for the new charger first, then ours over it
     link = link_class(identity, url, appliance.core)
     appliance.core.links.register(link)
     return link
