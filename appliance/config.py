@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
@@ -38,6 +39,8 @@ class Settings:
                                "certificate the appliance makes for itself in DATA_DIR/tls on first start")
     tls_cert_file: Path = _setting(None, "PEM certificate (chain) for TLS; default: the appliance's own")
     tls_key_file: Path = _setting(None, "PEM private key for tls_cert_file")
+    public_url: str = _setting("", "the appliance's base URL as chargers reach it (e.g. http://10.0.0.2:8180); "
+                                   "SOAP commands then name it in WS-Addressing From/ReplyTo")
     unknown_chargers: str = _setting(
         "pending", "what to do with a charger nobody added", choices=("reject", "pending", "accept")
     )
@@ -171,6 +174,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"setting timezone (from {source}): {value!r} is not a known time zone, "
                                 "e.g. Europe/Berlin or UTC") from None
+    if name == "public_url" and value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"setting public_url (from {source}): {value!r} is not an http:// or https:// URL "
+                                "with a host")
     if kind in (int, float) and value < 0:
         raise SettingsError(f"setting {name} (from {source}): must not be negative")
     return value

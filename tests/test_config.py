@@ -44,3 +44,9 @@ def test_bad_config_file(tmp_path, content, message):
     (tmp_path / "appliance.toml").write_text(content)
     with pytest.raises(SettingsError, match=message):
         load_settings({"data_dir": tmp_path}, environ={})
+
+
+@pytest.mark.parametrize("value", ["depot.lan:8180", "ftp://depot.lan", "http://"])
+def test_public_url_must_be_an_http_url(tmp_path, value):
+    with pytest.raises(SettingsError, match="public_url"):
+        load_settings({"data_dir": tmp_path, "public_url": value}, environ={})

@@ -145,19 +145,8 @@ async def test_the_event_loop_keeps_running_while_a_charger_takes_its_time(appli
 
 # -- what the link leaves behind ----------------------------------------------------------------------
 
-class _WithPublicUrl:
-    """The settings plus `public_url`, which the link reads when the settings have it."""
-
-    def __init__(self, settings, public_url: str) -> None:
-        self._settings = settings
-        self.public_url = public_url
-
-    def __getattr__(self, name):
-        return getattr(self._settings, name)
-
-
-async def test_from_and_reply_to_name_the_appliance_when_its_public_url_is_set(appliance, monkeypatch):
-    monkeypatch.setattr(appliance.core, "settings", _WithPublicUrl(appliance.core.settings, "http://depot.lan:8180/"))
+async def test_from_and_reply_to_name_the_appliance_when_its_public_url_is_set(start_appliance, tmp_path):
+    appliance = await start_appliance(make_settings(tmp_path / "d", public_url="http://depot.lan:8180/"))
     async with serve_chargepoint(CP16) as cp:
         await add_link(appliance, Ocpp16SoapLink, cp.url)
         assert (await send(appliance, "reset", {"hard": False})).ok

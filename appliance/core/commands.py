@@ -12,7 +12,7 @@ import datetime as dt
 import inspect
 import logging
 import typing
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from appliance.core import events as ev
 from appliance.core import link as lk
@@ -27,10 +27,12 @@ class CommandError(ValueError):
 
 
 class ChargerCommands:
-    def __init__(self, db: Database, links: lk.LinkRegistry, timeout_s: float = 30.0) -> None:
+    def __init__(self, db: Database, links: lk.LinkRegistry, timeout_s: float = 30.0,
+                 catch_up: Callable[[], Awaitable[None]] | None = None) -> None:
         self.db = db
         self.links = links
         self.timeout_s = timeout_s
+        self.catch_up = catch_up  # learns of changes made by other processes (the CLI) before "offline"
 
     async def send(self, identity: str, command: str, arguments: dict[str, Any] | None = None, *,
                    actor: str, reason: str = "") -> lk.CommandResult:
@@ -39,6 +41,9 @@ class ChargerCommands:
             raise CommandError(f"unknown command {command!r}; one of: {', '.join(lk.COMMANDS)}")
         arguments = coerce_arguments(command, arguments)
         link = self.links.get(identity)
+        if link is None and self.catch_up is not None:
+            await self.catch_up()
+            link = self.links.get(identity)
         if link is None:
             result = lk.CommandResult(lk.OFFLINE, detail=f"charger {identity} is not connected")
         else:

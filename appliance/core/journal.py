@@ -27,6 +27,7 @@ class Journal:
         self.bus = bus
         self.origin = uuid.uuid4().hex
         self._last_id = 0
+        self._reading = asyncio.Lock()  # the tail and a catch-up must not publish the same rows twice
 
     def record_sync(self, event: ev.Event) -> None:
         """Write the event to the journal; call inside the write that made the change."""
@@ -38,14 +39,21 @@ class Journal:
 
     async def tail_once(self) -> int:
         """Publish events other processes journaled since the last look; returns how many."""
-        entries = await self.db.read(log_store.journal_since, self._last_id)
-        published = 0
-        for entry in entries:
-            self._last_id = entry.id
-            if entry.origin != self.origin and entry.kind in _KINDS:
-                self.bus.publish(_KINDS[entry.kind](**entry.payload))
-                published += 1
-        return published
+        async with self._reading:
+            entries = await self.db.read(log_store.journal_since, self._last_id)
+            published = 0
+            for entry in entries:
+                self._last_id = entry.id
+                if entry.origin != self.origin and entry.kind in _KINDS:
+                    self.bus.publish(_KINDS[entry.kind](**entry.payload))
+                    published += 1
+            return published
+
+    async def catch_up(self) -> None:
+        """See now, rather than at the next tail, what other processes changed, and let every
+        subscriber act on it (a charger the CLI added this instant gets its link)."""
+        if await self.tail_once():
+            await self.bus.drain()
 
     async def tail_forever(self, interval_s: float = 0.5) -> None:
         while True:

@@ -65,7 +65,7 @@ def open_core(settings: Settings) -> Core:
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
-        commands=ChargerCommands(db, links, settings.command_timeout_s),
+        commands=ChargerCommands(db, links, settings.command_timeout_s, catch_up=journal.catch_up),
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=DeviceModel(db, chargers),
         reports=ChargerReports(db, bus, chargers),

@@ -41,7 +41,7 @@ def central_system_url(settings: Any, version: CpVersion) -> str | None:
     """Where a charger reaches this appliance's CentralSystemService, for WS-Addressing From/ReplyTo:
     the setting `public_url` (the appliance's base URL as chargers see it) when there is one. Without
     it the headers are left out; a charger then answers on the same HTTP exchange, as it does anyway."""
-    base = getattr(settings, "public_url", None)
+    base = settings.public_url
     return f"{base.rstrip('/')}/ocpp/soap/{version.version}" if base else None
 
 
