@@ -93,6 +93,16 @@ async def tag_list(core: Core, user_name: str | None, status: str | None, as_jso
                   ["id_tag", "driver", "company", "status", "expires_at", "parent_id_tag"])
 
 
+@tag.command("unknown")
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@json_option
+@with_core
+async def tag_unknown(core: Core, limit: int, as_json: bool) -> None:
+    """Tags tapped at a charger that nobody enrolled, most recent first; enrol one with 'tag add TAG --user NAME'."""
+    print_records(await core.transactions.unknown_tags(limit), as_json,
+                  ["id_tag", "last_seen_at", "charger_identity", "seen_count", "first_seen_at"])
+
+
 @tag.command("show")
 @click.argument("id_tag")
 @json_option

@@ -17,6 +17,7 @@ from appliance.core import metering
 from appliance.core.authorization import AuthResult, answer_again_sync, authorize_sync, normalise_id_tag
 from appliance.core.chargers import ChargerRegistry
 from appliance.store import transactions as store
+from appliance.store import users as user_store
 from appliance.store.database import Database
 from appliance.store.transactions import SampleRow, TransactionRecord
 
@@ -73,7 +74,16 @@ class TransactionService:
         self.registry = registry
 
     async def authorize(self, identity: str, id_tag: str) -> AuthResult:
-        return await self.db.read(authorize_sync, id_tag, ev.utcnow())
+        auth = await self.db.read(authorize_sync, id_tag, ev.utcnow())
+        self._note_if_unknown(identity, id_tag, auth)
+        return auth
+
+    def _note_if_unknown(self, identity: str, id_tag: str | None, auth: AuthResult | None) -> None:
+        """A tag nobody enrolled, tapped at a charger: kept (unawaited, with the next write batch) so
+        that staff can assign it to a driver."""
+        if id_tag and auth is not None and auth.tag_id is None:
+            self.db.append_rows(user_store.NOTE_UNKNOWN_TAG,
+                                user_store.unknown_tag_row(normalise_id_tag(id_tag), identity, ev.utcnow()))
 
     async def start(self, identity: str, connector_number: int, id_tag: str, meter_start_wh: int,
                     started_at: dt.datetime, reservation_id: int | None = None, evse_number: int | None = None,
@@ -92,6 +102,7 @@ class TransactionService:
             return StartOutcome(tx_id, auth)
 
         outcome = await self.db.write(start_sync)
+        self._note_if_unknown(identity, id_tag, outcome.auth)
         if not outcome.replayed:
             self.bus.publish(ev.SessionStarted(outcome.transaction_id, identity, connector_number, id_tag,
                                                outcome.auth.status.value))
@@ -173,6 +184,7 @@ class TransactionService:
             return EventOutcome(tx_id, auth), before, store.get(tx_id)
 
         outcome, before, after = await self.db.write(event_sync)
+        self._note_if_unknown(identity, id_tag, outcome.auth)
         if not outcome.replayed:
             self._publish_changes(identity, before, after, info)
         return outcome
@@ -227,6 +239,10 @@ class TransactionService:
             self.bus.publish(ev.SessionStopped(tx.id, tx.charger_identity, tx.connector_number, tx.energy_wh or 0,
                                                STUCK))
         return [tx.id for tx in finished]
+
+    async def unknown_tags(self, limit: int = 100) -> list[user_store.UnknownTagRecord]:
+        """Tags tapped at chargers that nobody enrolled, most recent first."""
+        return await self.db.read(user_store.unknown_tags, limit)
 
     async def get(self, transaction_id: int) -> TransactionRecord | None:
         return await self.db.read(store.get, transaction_id)

@@ -144,6 +144,17 @@ class Tag(BaseModel):
     updated_at = DateTimeField()
 
 
+class UnknownTag(BaseModel):
+    """A tag tapped at a charger that nobody has enrolled, so staff can assign it in one step."""
+
+    id = AutoField()
+    id_tag = CharField(max_length=64, unique=True)  # normalised
+    first_seen_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    charger_identity = CharField(max_length=64)  # where it was last tapped
+    seen_count = IntegerField(default=1)
+
+
 class Transaction(BaseModel):
     id = AutoField()  # the transactionId given to OCPP 1.x chargers
     charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE")
@@ -309,6 +320,6 @@ class ApiToken(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, Transaction,
+    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, UnknownTag, Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, CommLog, ActionLog, EventJournal, ApiToken,
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from appliance.store.models import Company, Driver, Tag
+from appliance.store.models import Company, Driver, Tag, UnknownTag
 from appliance.store.times import from_db, to_db
 
 
@@ -103,6 +103,7 @@ def list_tags(driver: str | None = None, status: str | None = None) -> list[TagR
 
 def add_tag(id_tag: str, driver_id: int | None, expires_at: dt.datetime | None, parent_id_tag: str,
             token_type: str, max_concurrent_tx: int, note: str, now: dt.datetime) -> TagRecord:
+    UnknownTag.delete().where(UnknownTag.id_tag == id_tag).execute()  # enrolled now: no longer unknown
     Tag.create(id_tag=id_tag, driver=driver_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
                token_type=token_type, max_concurrent_tx=max_concurrent_tx, note=note,
                created_at=to_db(now), updated_at=to_db(now))
@@ -113,3 +114,33 @@ def update_tag(id_tag: str, now: dt.datetime, **fields) -> TagRecord | None:
     fields = {k: to_db(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()}
     Tag.update(updated_at=to_db(now), **fields).where(Tag.id_tag == id_tag).execute()
     return get_tag(id_tag)
+
+
+@dataclass(frozen=True)
+class UnknownTagRecord:
+    id_tag: str
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    charger_identity: str
+    seen_count: int
+
+
+# Appended unawaited from the authorization path (a read), committed with the next write batch.
+NOTE_UNKNOWN_TAG = (
+    "INSERT INTO unknown_tag (id_tag, first_seen_at, last_seen_at, charger_identity, seen_count) "
+    "VALUES (?, ?, ?, ?, 1) ON CONFLICT (id_tag) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
+    "charger_identity = excluded.charger_identity, seen_count = seen_count + 1 "
+    # a tag enrolled meanwhile is known: the conflict clause cannot see that, this check can
+    "WHERE NOT EXISTS (SELECT 1 FROM tag WHERE tag.id_tag = excluded.id_tag)"
+)
+
+
+def unknown_tag_row(id_tag: str, identity: str, at: dt.datetime) -> tuple:
+    return (id_tag, str(to_db(at)), str(to_db(at)), identity)
+
+
+def unknown_tags(limit: int = 100) -> list[UnknownTagRecord]:
+    query = (UnknownTag.select().where(UnknownTag.id_tag.not_in(Tag.select(Tag.id_tag)))
+             .order_by(UnknownTag.last_seen_at.desc()).limit(limit))
+    return [UnknownTagRecord(u.id_tag, from_db(u.first_seen_at), from_db(u.last_seen_at), u.charger_identity,
+                             u.seen_count) for u in query]

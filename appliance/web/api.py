@@ -203,6 +203,11 @@ async def add_tag(request: web.Request) -> web.Response:
     return reply(record, status=201)
 
 
+@routes.get("/api/v1/tags/unknown")
+async def list_unknown_tags(request: web.Request) -> web.Response:
+    return reply(await core_of(request).transactions.unknown_tags(int_query(request, "limit", 100)))
+
+
 @routes.get("/api/v1/tags/{id_tag}")
 async def show_tag(request: web.Request) -> web.Response:
     record = await core_of(request).users.tag(request.match_info["id_tag"])
