@@ -57,6 +57,8 @@ def _core_ctx(settings: Settings):
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
         app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
+        if settings.local_list_sync:
+            core.local_lists.subscribe()
         await core.chargers.load()
         await SoapLinks(core, {"ocpp1.5-soap": Ocpp15SoapLink, "ocpp1.6-soap": Ocpp16SoapLink}).start()
         await core.journal.start_tail()

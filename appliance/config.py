@@ -39,6 +39,8 @@ class Settings:
                                "certificate the appliance makes for itself in DATA_DIR/tls on first start")
     tls_cert_file: Path = _setting(None, "PEM certificate (chain) for TLS; default: the appliance's own")
     tls_key_file: Path = _setting(None, "PEM private key for tls_cert_file")
+    local_list_sync: bool = _setting(True, "keep every charger's local authorization list in step with the user "
+                                           "group (on connect, and within seconds of a change)")
     public_url: str = _setting("", "the appliance's base URL as chargers reach it (e.g. http://10.0.0.2:8180); "
                                    "SOAP commands then name it in WS-Addressing From/ReplyTo")
     unknown_chargers: str = _setting(

@@ -16,8 +16,11 @@ from appliance.web.keys import CORE
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    # Tests of other things see only the commands they cause: local-list syncing (which commands every
+    # charger that boots) is on where the local-list tests turn it on.
     defaults = dict(data_dir=data_dir, host="127.0.0.1", port=0, ocpp_validate_responses=True,
-                    command_timeout_s=5.0, supervision_interval_s=0.2, sqlite_synchronous="normal")
+                    command_timeout_s=5.0, supervision_interval_s=0.2, sqlite_synchronous="normal",
+                    local_list_sync=False)
     defaults.update(overrides)
     return load_settings(defaults, environ={})
 

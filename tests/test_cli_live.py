@@ -46,6 +46,7 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        env["APPLIANCE_LOCAL_LIST_SYNC"] = "false"  # as in make_settings: only the local-list tests sync
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")

@@ -43,6 +43,7 @@ class VirtualCharger16(ChargePoint):
         self.answers: dict[str, Any] = {}
         self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
         self.local_list_version = 0
+        self.local_list: dict[str, str] = {}  # idTag -> status
         self.start_on_remote_start = False
         self.remote_started: list[Any] = []
 
@@ -110,7 +111,14 @@ class VirtualCharger16(ChargePoint):
     @on(Action.send_local_list)
     def on_send_local_list(self, list_version, update_type, **kw):
         answer = self._got("SendLocalList", list_version=list_version, update_type=update_type, **kw)
-        if answer == "Accepted":
+        if answer == "Accepted":  # OCPP 1.6 §6.47: Full replaces the list; an entry without idTagInfo is removed
+            if update_type == "Full":
+                self.local_list.clear()
+            for item in kw.get("local_authorization_list") or []:
+                if "id_tag_info" in item:
+                    self.local_list[item["id_tag"]] = item["id_tag_info"]["status"]
+                else:
+                    self.local_list.pop(item["id_tag"], None)
             self.local_list_version = list_version
         return call_result.SendLocalList(status=answer)
 

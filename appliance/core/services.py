@@ -16,6 +16,7 @@ from appliance.core.device_model import DeviceModel
 from appliance.core.events import EventBus
 from appliance.core.journal import Journal
 from appliance.core.link import LinkRegistry
+from appliance.core.local_lists import LocalLists
 from appliance.core.reports import ChargerReports
 from appliance.core.tokens import ApiTokens
 from appliance.core.transactions import TransactionService
@@ -42,6 +43,7 @@ class Core:
     data_transfers: DataTransfers
     device_model: DeviceModel
     reports: ChargerReports
+    local_lists: LocalLists
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -62,13 +64,15 @@ def open_core(settings: Settings) -> Core:
     chargers = ChargerRegistry(db, bus, journal, settings.unknown_chargers, settings.heartbeat_interval_s,
                                settings.pending_retry_interval_s)
     links = LinkRegistry()
+    commands = ChargerCommands(db, links, settings.command_timeout_s, catch_up=journal.catch_up)
+    device_model = DeviceModel(db, chargers)
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
-        commands=ChargerCommands(db, links, settings.command_timeout_s, catch_up=journal.catch_up),
+        commands=commands,
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
-        tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=DeviceModel(db, chargers),
-        reports=ChargerReports(db, bus, chargers),
+        tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
+        reports=ChargerReports(db, bus, chargers), local_lists=LocalLists(db, bus, chargers, commands, device_model),
     )
 
 

@@ -45,8 +45,8 @@ def _v3_reachability(db: SqliteDatabase) -> None:
     )
 
 
-def _v4_unknown_tags(db: SqliteDatabase) -> None:
-    db.create_tables([models.UnknownTag])
+def _v4_unknown_tags_and_local_lists(db: SqliteDatabase) -> None:
+    db.create_tables([models.UnknownTag, models.LocalListState])
 
 
 # Each entry: (version, what it does, the function that does it on the open database).
@@ -54,7 +54,7 @@ def _v4_unknown_tags(db: SqliteDatabase) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (2, "OCPP 2.0.1: connectors within EVSEs, transaction events, device model, charger reports", _v2_ocpp201),
     (3, "whether commands reach a charger (SOAP callbacks)", _v3_reachability),
-    (4, "tags tapped at a charger that nobody enrolled", _v4_unknown_tags),
+    (4, "tags tapped at a charger that nobody enrolled; chargers' local lists", _v4_unknown_tags_and_local_lists),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

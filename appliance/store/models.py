@@ -277,6 +277,19 @@ class ChargerReport(BaseModel):
         indexes = ((("charger", "kind", "received_at"), False),)
 
 
+class LocalListState(BaseModel):
+    """What the appliance last got a charger to accept as its local authorization list."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, unique=True, on_delete="CASCADE")
+    version = IntegerField(default=0)  # the version the charger accepted last (0: none)
+    entries = TextField(default="[]")  # those entries, as JSON
+    left_out = TextField(default="[]")  # tags the rules allow that did not fit on the charger
+    synced_at = DateTimeField(null=True)
+    error = TextField(default="")  # why the last sync failed, '' when it did not
+    attempted_at = DateTimeField(null=True)
+
+
 class CommLog(BaseModel):
     """Every OCPP message in and out, pruned by age and count (see settings)."""
 
@@ -321,5 +334,6 @@ class ApiToken(BaseModel):
 
 ALL_MODELS = [
     SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, UnknownTag, Transaction,
-    TransactionEvent, MeterSample, DeviceVariable, ChargerReport, CommLog, ActionLog, EventJournal, ApiToken,
+    TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
+    ApiToken,
 ]

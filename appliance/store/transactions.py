@@ -279,3 +279,10 @@ def samples(transaction_id: int, limit: int = 10000) -> list[SampleRow]:
 def _db_time(value: dt.datetime) -> str:
     # The same text form peewee writes for a DateTimeField, so raw and peewee rows compare equal.
     return str(to_db(value))
+
+
+def last_use_by_tag() -> dict[str, float]:
+    """When each tag last started a transaction (POSIX seconds), to rank tags for a short local list."""
+    rows = database.connection().execute(
+        'SELECT id_tag, max(started_at) FROM "transaction" WHERE id_tag != \'\' GROUP BY id_tag').fetchall()
+    return {tag: from_db(at).timestamp() for tag, at in rows if at}
