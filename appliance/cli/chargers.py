@@ -192,3 +192,39 @@ def charger_config_get(live: LiveClient, identity: str, key: str | None, as_json
 def charger_config_set(live: LiveClient, identity: str, key: str, value: str, reason: str, as_json: bool) -> None:
     """Change a configuration key on a charger."""
     print_live(live.command(identity, "change_configuration", {"key": key, "value": value}, reason), as_json)
+
+
+@charger.group("local-list")
+def local_list() -> None:
+    """A charger's local authorization list: what it holds, and syncing it."""
+
+
+@local_list.command("show")
+@click.argument("identity")
+@json_option
+@with_core
+async def local_list_show(core: Core, identity: str, as_json: bool) -> None:
+    """The list version the charger accepted, its entries, last sync and error, what did not fit."""
+    state = await core.local_lists.state(identity)
+    desired = await core.local_lists.desired()
+    if state is None:
+        print_result({"charger": identity, "synced": False, "entries_by_the_rules": len(desired)}, as_json,
+                     None if as_json else f"{identity}: no local list sent yet ({len(desired)} tags by the rules)")
+        return
+    print_result({"charger": identity, "version": state.version, "entries": len(state.entries),
+                  "entries_by_the_rules": len(desired), "synced_at": state.synced_at, "error": state.error,
+                  "attempted_at": state.attempted_at, "left_out": state.left_out,
+                  "list": state.entries if as_json else [f"{e['id_tag']} {e['status']}" for e in state.entries]},
+                 as_json)
+
+
+@local_list.command("sync")
+@click.argument("identity")
+@click.option("--full", is_flag=True, help="Send the whole list, whatever the charger holds.")
+@reason_option
+@json_option
+@with_live
+def local_list_sync(live: LiveClient, identity: str, full: bool, reason: str, as_json: bool) -> None:
+    """Bring the charger's list in step now (through the running server)."""
+    result = live.request("POST", f"/api/v1/chargers/{identity}/local-list/sync", {"full": full, "reason": reason})
+    print_live(dict(result, ok=result.get("ok", False)), as_json)

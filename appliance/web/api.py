@@ -139,6 +139,26 @@ async def send_command(request: web.Request) -> web.Response:
     return reply({"status": result.status, "ok": result.ok, "data": result.data, "detail": result.detail})
 
 
+@routes.get("/api/v1/chargers/{identity}/local-list")
+async def local_list_state(request: web.Request) -> web.Response:
+    core = core_of(request)
+    identity = request.match_info["identity"]
+    state = await core.local_lists.state(identity)
+    desired = await core.local_lists.desired()
+    return reply({"state": state, "entries_by_the_rules": len(desired),
+                  "connected": core.links.get(identity) is not None})
+
+
+@routes.post("/api/v1/chargers/{identity}/local-list/sync")
+async def local_list_sync(request: web.Request) -> web.Response:
+    data = await body(request)
+    core = core_of(request)
+    await core.chargers.require(request.match_info["identity"])
+    result = await core.local_lists.sync(request.match_info["identity"], full=bool(data.get("full", False)),
+                                         reason=str(data.get("reason", "")) or "asked for by staff")
+    return reply(dict(to_jsonable(result), status="Accepted" if result.ok else "Failed"))
+
+
 @routes.get("/api/v1/chargers/{identity}/actions")
 async def charger_actions(request: web.Request) -> web.Response:
     core = core_of(request)
