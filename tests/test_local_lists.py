@@ -99,3 +99,29 @@ async def test_a_failed_update_is_recorded_and_the_next_sync_sends_the_list_whol
 async def _errored(app):
     state = await app.core.local_lists.state("CP1")
     return state if state is not None and state.error else None
+
+
+async def test_a_new_charger_is_told_how_to_behave_offline_and_its_answers_are_kept(depot):
+    await depot.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(depot.url, "CP1", boot=False) as cp:
+        cp.answers["ChangeConfiguration"] = "Accepted"
+        await cp.boot()
+        await wait_for(lambda: in_step(depot, "CP1", cp))
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"))
+        assert {k: cp.configuration.get(k) for k in ("LocalAuthListEnabled", "LocalAuthorizeOffline",
+                                                     "LocalPreAuthorize", "AllowOfflineTxForUnknownId")} == {
+            "LocalAuthListEnabled": "true", "LocalAuthorizeOffline": "true", "LocalPreAuthorize": "true",
+            "AllowOfflineTxForUnknownId": "false"}
+        answers = (await depot.core.local_lists.offline_configuration("CP1"))["answers"]
+        assert set(answers.values()) == {"Accepted"}
+    async with connect16(depot.url, "CP1") as again:  # configured once, not at every boot
+        await wait_for(lambda: in_step(depot, "CP1", again))
+        assert "ChangeConfiguration" not in [a for a, _ in again.received]
+
+
+async def test_a_201_station_that_lacks_a_setting_shows_what_it_answered(depot):
+    await depot.core.chargers.add("CS1", "ocpp2.0.1")
+    async with connect201(depot.url, "CS1") as station:
+        answers = (await wait_for(lambda: depot.core.local_lists.offline_configuration("CS1")))["answers"]
+        assert answers["LocalAuthListEnabled"] == "Accepted"
+        assert answers["LocalAuthorizeOffline"] != "Accepted"  # the virtual station has no such variable

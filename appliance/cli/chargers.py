@@ -78,7 +78,7 @@ async def charger_variables(core: Core, identity: str, components: tuple[str, ..
 @click.argument("identity")
 @click.option("--kind", type=click.Choice(["event", "security_event", "charging_limit", "charging_limit_cleared",
                                            "charging_profiles", "ev_charging_needs", "ev_charging_schedule",
-                                           "reservation"]))
+                                           "reservation", "offline_configuration"]))
 @click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
 @json_option
 @with_core
@@ -207,6 +207,7 @@ async def local_list_show(core: Core, identity: str, as_json: bool) -> None:
     """The list version the charger accepted, its entries, last sync and error, what did not fit."""
     state = await core.local_lists.state(identity)
     desired = await core.local_lists.desired()
+    offline = await core.local_lists.offline_configuration(identity)
     if state is None:
         print_result({"charger": identity, "synced": False, "entries_by_the_rules": len(desired)}, as_json,
                      None if as_json else f"{identity}: no local list sent yet ({len(desired)} tags by the rules)")
@@ -214,6 +215,7 @@ async def local_list_show(core: Core, identity: str, as_json: bool) -> None:
     print_result({"charger": identity, "version": state.version, "entries": len(state.entries),
                   "entries_by_the_rules": len(desired), "synced_at": state.synced_at, "error": state.error,
                   "attempted_at": state.attempted_at, "left_out": state.left_out,
+                  "offline_configuration": offline["answers"] if offline else None,
                   "list": state.entries if as_json else [f"{e['id_tag']} {e['status']}" for e in state.entries]},
                  as_json)
 

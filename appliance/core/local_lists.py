@@ -21,6 +21,7 @@ from appliance.core.authorization import decide
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.commands import ChargerCommands
 from appliance.core.device_model import DeviceModel
+from appliance.core.reports import ChargerReports
 from appliance.core.link import LocalListEntry
 from appliance.core.local_list_plan import MOST_RECENTLY_USED_FIRST, Limits, fit, plan
 from appliance.store import local_lists as store
@@ -36,6 +37,12 @@ ACTOR = "system:local-list"
 SETTLE_S = 1.0
 # OCPP 1.6 configuration keys for a charger's list limits.
 MAX_LENGTH_KEY, PER_MESSAGE_KEY = "LocalAuthListMaxLength", "SendLocalListMaxLength"
+# How a charger should behave while it has lost the box: charge the depot's own tags from its list
+# (and at once, without asking first), and nobody it does not know. 1.6 names; the 2.0.1 link
+# translates them to AuthCtrlr/LocalAuthListCtrlr variables.
+OFFLINE_BEHAVIOUR = (("LocalAuthListEnabled", "true"), ("LocalAuthorizeOffline", "true"),
+                     ("LocalPreAuthorize", "true"), ("AllowOfflineTxForUnknownId", "false"))
+OFFLINE_REPORT = "offline_configuration"
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ class SyncResult:
 
 class LocalLists:
     def __init__(self, db: Database, bus: ev.EventBus, registry: ChargerRegistry, commands: ChargerCommands,
-                 device_model: DeviceModel) -> None:
+                 device_model: DeviceModel, reports: ChargerReports) -> None:
+        self.reports = reports
         self.db = db
         self.bus = bus
         self.registry = registry
@@ -141,9 +149,31 @@ class LocalLists:
 
     # -- when to sync -------------------------------------------------------------------------------
 
+    async def configure_offline(self, identity: str) -> dict[str, str]:
+        """Set the charger's offline behaviour; returns (and keeps, for staff to see) what it answered."""
+        answers = {}
+        for key, value in OFFLINE_BEHAVIOUR:
+            result = await self.commands.send(identity, "change_configuration", {"key": key, "value": value},
+                                              actor=ACTOR, reason="offline behaviour for the depot's local list")
+            answers[key] = result.status
+        summary = ", ".join(f"{key}={value}: {answers[key]}" for key, value in OFFLINE_BEHAVIOUR)
+        await self.reports.record(identity, OFFLINE_REPORT, {"settings": dict(OFFLINE_BEHAVIOUR), "answers": answers},
+                                  summary)
+        return answers
+
+    async def offline_configuration(self, identity: str) -> dict | None:
+        """What the charger answered when its offline behaviour was set, None if it never was."""
+        found = await self.reports.list(identity, OFFLINE_REPORT, limit=1)
+        return found[0].payload if found else None
+
     async def _on_booted(self, event: ev.ChargerBooted) -> None:
         if event.registration == "accepted" and self.commands.links.get(event.identity) is not None:
             await asyncio.sleep(SETTLE_S)  # after its boot answer, and (2.0.1) its device model report
+            try:
+                if await self.offline_configuration(event.identity) is None:  # once, for a charger new here
+                    await self.configure_offline(event.identity)
+            except Exception:
+                log.exception("%s: setting the offline behaviour failed", event.identity)
             await self._sync_quietly(event.identity, "charger (re)connected: compare and send what is missing")
 
     async def _on_tag_changed(self, event: ev.TagChanged) -> None:

@@ -66,13 +66,14 @@ def open_core(settings: Settings) -> Core:
     links = LinkRegistry()
     commands = ChargerCommands(db, links, settings.command_timeout_s, catch_up=journal.catch_up)
     device_model = DeviceModel(db, chargers)
+    reports = ChargerReports(db, bus, chargers)
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
         commands=commands,
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
-        reports=ChargerReports(db, bus, chargers), local_lists=LocalLists(db, bus, chargers, commands, device_model),
+        reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
     )
 
 
