@@ -125,3 +125,51 @@ async def test_a_201_station_that_lacks_a_setting_shows_what_it_answered(depot):
         answers = (await wait_for(lambda: depot.core.local_lists.offline_configuration("CS1")))["answers"]
         assert answers["LocalAuthListEnabled"] == "Accepted"
         assert answers["LocalAuthorizeOffline"] != "Accepted"  # the virtual station has no such variable
+
+
+def soap_list_held(cp) -> dict[str, str]:
+    """The list a SOAP charger holds after the updates it accepted, applied as OCPP 1.5/1.6 say."""
+    held: dict[str, str] = {}
+    for action, fields in cp.received:
+        if action != "SendLocalList":
+            continue
+        if fields["updateType"] == "Full":
+            held.clear()
+        for item in fields.get("localAuthorizationList") or fields.get("localAuthorisationList") or []:
+            if "idTagInfo" in item:
+                held[item["idTag"]] = item["idTagInfo"]["status"]
+            else:
+                held.pop(item["idTag"], None)
+    return held
+
+
+@pytest.mark.parametrize("version", ["1.5", "1.6"])
+async def test_soap_chargers_get_the_list(depot, version):
+    from appliance.ocpp15_soap.cp_models import CP15
+    from appliance.ocpp16.soap_link import CP16
+    from tests.virtual_soap_chargepoint import serve_chargepoint
+
+    cp_version = {"1.5": CP15, "1.6": CP16}[version]
+    async with serve_chargepoint(cp_version, "SOAP1") as cp:
+        await depot.core.chargers.add("SOAP1", cp_version.protocol, endpoint_url=cp.url)
+        result = await depot.core.local_lists.sync("SOAP1")
+        assert result.ok, result
+        assert soap_list_held(cp) == {"CARD1": "Accepted", "CARD2": "Accepted", "OLD": "Blocked"}
+        assert cp.local_list_version == result.version
+        await depot.core.users.set_tag_status("CARD2", "blocked")
+        await wait_for(lambda: soap_list_held(cp).get("CARD2") == "Blocked")
+        assert "ClearCache" in [a for a, _ in cp.received]
+
+
+async def test_a_blocked_tag_is_refused_at_the_charger_while_it_is_cut_off_from_the_box(depot):
+    await depot.core.chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(depot.url, "CP1") as cp:
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"))
+        await wait_for(lambda: in_step(depot, "CP1", cp))
+        assert cp.authorize_offline("CARD1") == "Accepted"
+        await depot.core.users.set_tag_status("CARD1", "blocked")
+        await wait_for(lambda: cp.local_list.get("CARD1") == "Blocked")
+    # The connection is gone: the charger decides alone, from what the appliance left it.
+    assert cp.authorize_offline("CARD1") == "Blocked"
+    assert cp.authorize_offline("CARD2") == "Accepted"
+    assert cp.authorize_offline("STRANGER") == "Invalid"  # no offline charging for unknown ids

@@ -54,6 +54,13 @@ class VirtualCharger16(ChargePoint):
             raise answer
         return answer
 
+    def authorize_offline(self, id_tag: str) -> str:
+        """What the charger decides alone, with the box out of reach (LocalAuthorizeOffline): its local
+        list, and for a tag not on it, Accepted only if AllowOfflineTxForUnknownId says so."""
+        if id_tag in self.local_list:
+            return self.local_list[id_tag]
+        return "Accepted" if self.configuration.get("AllowOfflineTxForUnknownId") == "true" else "Invalid"
+
     def last(self, action: str) -> dict[str, Any]:
         return next(kw for a, kw in reversed(self.received) if a == action)
 
