@@ -212,13 +212,22 @@ def ws_url(base_url: str, identity: str) -> str:
 async def connect16(base_url: str, identity: str, password: str | None = None,
                     boot: bool = True, ssl: Any = True) -> AsyncIterator[VirtualCharger16]:
     """A connected, serving virtual charger; boots it unless told not to."""
+    async with serving(VirtualCharger16, "ocpp1.6", base_url, identity, password, boot, ssl) as cp:
+        yield cp
+
+
+@asynccontextmanager
+async def serving(cls: type, subprotocol: str, base_url: str, identity: str, password: str | None,
+                  boot: bool, ssl: Any) -> AsyncIterator[Any]:
+    """A virtual charger of class `cls` connected with `subprotocol` (and Basic auth when given a
+    password), its message loop running; booted (`cls.boot()`) unless told not to."""
     headers = {}
     if password is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"], headers=headers,
+        async with session.ws_connect(ws_url(base_url, identity), protocols=[subprotocol], headers=headers,
                                       ssl=ssl) as ws:
-            cp = VirtualCharger16(identity, ClientTransport(ws))
+            cp = cls(identity, ClientTransport(ws))
             task = asyncio.create_task(cp.start())
             try:
                 if boot:
@@ -254,8 +263,8 @@ class RawSocket:
 
 
 @asynccontextmanager
-async def raw16(base_url: str, identity: str) -> AsyncIterator[RawSocket]:
+async def raw16(base_url: str, identity: str, subprotocol: str = "ocpp1.6") -> AsyncIterator[RawSocket]:
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp1.6"],
+        async with session.ws_connect(ws_url(base_url, identity), protocols=[subprotocol],
                                       max_msg_size=0) as ws:
             yield RawSocket(ws)

@@ -8,21 +8,18 @@ and records what it got, so tests can check both the wire and the appliance's re
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-import aiohttp
 from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from tests.virtual_charger import ClientTransport, RawSocket, ws_url
+from tests.virtual_charger import ClientTransport, RawSocket, raw16, serving
 
 # (component, evse id, connector id, variable, variable instance); component instances are not modelled.
 Key = tuple[str, int | None, int | None, str, str | None]
@@ -457,29 +454,11 @@ def now_wire() -> str:
 async def connect201(base_url: str, identity: str, password: str | None = None,
                      boot: bool = True, ssl: Any = True) -> AsyncIterator[VirtualCharger201]:
     """A connected, serving virtual station; boots it unless told not to."""
-    headers = {}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp2.0.1"], headers=headers,
-                                      ssl=ssl) as ws:
-            cp = VirtualCharger201(identity, ClientTransport(ws))
-            task = asyncio.create_task(cp.start())
-            try:
-                if boot:
-                    await cp.boot()
-                yield cp
-            finally:
-                task.cancel()
-                try:
-                    await task
-                except (asyncio.CancelledError, ConnectionError):
-                    pass
+    async with serving(VirtualCharger201, "ocpp2.0.1", base_url, identity, password, boot, ssl) as station:
+        yield station
 
 
 @asynccontextmanager
 async def raw201(base_url: str, identity: str) -> AsyncIterator[RawSocket]:
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url(base_url, identity), protocols=["ocpp2.0.1"],
-                                      max_msg_size=0) as ws:
-            yield RawSocket(ws)
+    async with raw16(base_url, identity, "ocpp2.0.1") as raw:
+        yield raw

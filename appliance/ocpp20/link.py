@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 from ocpp.v201.enums import MessageTriggerEnumType
 
@@ -45,16 +44,9 @@ class Ocpp201Link:
         self.protocol = session.protocol
 
     async def _call(self, payload: Any) -> CommandResult:
-        sent_before = self.session.frames_sent
-        try:
-            response = await self.session.call(payload, suppress=False)
-        except OCPPError as e:
-            if self.session.frames_sent == sent_before:
-                # The library's schema check refused our own request: nothing went to the charger.
-                cause = (e.details or {}).get("cause", e.description) if isinstance(e.details, dict) else e.description
-                raise CommandError(f"not sent, the request breaks the OCPP 2.0.1 schema: {cause}") from None
-            return CommandResult(lk.CALL_ERROR, detail=f"{e.code}: {e.description}")
-        data = {k: v for k, v in dataclasses.asdict(response).items() if v is not None}
+        data = await self.session.send_command(payload)
+        if isinstance(data, CommandResult):
+            return data
         status = data.pop("status", "Accepted")
         return CommandResult(str(status), data, _reason(data.pop("status_info", None)))
 

@@ -10,6 +10,7 @@ every key of every message. A version's adapter subclasses this with its `@on` h
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from functools import lru_cache
 from typing import Any
@@ -18,6 +19,9 @@ from ocpp.charge_point import ChargePoint, camel_to_snake_case, remove_nones, se
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult
 
+from appliance.core import link as lk
+from appliance.core.commands import CommandError
+from appliance.core.link import CommandResult
 from appliance.core.services import Core
 from appliance.ocppj import frames
 from appliance.ocppj.frames import FrameError
@@ -100,6 +104,20 @@ class OcppJSession(ChargePoint):
             await handler(**arguments)
         except Exception:
             log.exception("%s: follow-up of %s failed", self.id, action)
+
+    async def send_command(self, payload: Any) -> dict[str, Any] | CommandResult:
+        """A command for a version's ChargerLink: the charger's answer (fields that are set), or a
+        CALL_ERROR result for its CALLERROR. A request the library's schema check refuses raises
+        CommandError: that is our caller's mistake, and nothing went to the charger."""
+        sent_before = self.frames_sent
+        try:
+            response = await self.call(payload, suppress=False)
+        except OCPPError as e:
+            if self.frames_sent == sent_before:
+                cause = (e.details or {}).get("cause", e.description) if isinstance(e.details, dict) else e.description
+                raise CommandError(f"not sent, the request breaks the OCPP {self.ocpp_version} schema: {cause}") from None
+            return CommandResult(lk.CALL_ERROR, detail=f"{e.code}: {e.description}")
+        return {k: v for k, v in dataclasses.asdict(response).items() if v is not None}
 
     async def _send(self, message: str) -> None:
         self.frames_sent += 1
