@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -63,3 +64,23 @@ def test_only_an_active_unexpired_tag_within_its_limit_is_accepted(status, expir
 @given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20))
 def test_normalising_is_idempotent_and_case_free(raw):
     assert normalise_id_tag(normalise_id_tag(raw)) == normalise_id_tag(raw) == normalise_id_tag(raw.lower())
+
+
+BLUE, RED = 1, 2
+
+
+@pytest.mark.parametrize("company, allowed, status", [
+    (BLUE, None, AuthStatus.ACCEPTED),  # a charger open to the whole depot
+    (BLUE, frozenset({BLUE}), AuthStatus.ACCEPTED),
+    (RED, frozenset({BLUE}), AuthStatus.NOT_AT_THIS_LOCATION),
+    (None, frozenset({BLUE}), AuthStatus.NOT_AT_THIS_LOCATION),  # a driver of no company
+    (None, None, AuthStatus.ACCEPTED),
+])
+def test_decide_at_a_charger_open_to_some_companies(company, allowed, status):
+    record = dataclasses.replace(tag(), company_id=company)
+    assert decide(record, NOW, 0, allowed).status is status
+
+
+def test_blocked_and_expired_come_before_the_place():
+    assert decide(dataclasses.replace(tag("blocked"), company_id=RED), NOW, 0, frozenset({BLUE})).status \
+        is AuthStatus.BLOCKED

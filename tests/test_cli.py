@@ -309,6 +309,7 @@ def test_bad_expiry_date_is_a_usage_error(run, expires):
     (["charger", "accept", "NOPE"], "no charger NOPE"),
     (["charger", "add", "bad/id", "--protocol", "ocpp1.6-json"], "may not contain"),
     (["tag", "add", "X" * 21, "--user", "alice"], "1 to 20 characters"),
+    (["charger", "access", "NOPE", "--company", "Blue"], "no charger NOPE"),
 ])
 def test_missing_or_invalid_records_are_clear_errors(run, args, fragment):
     assert_clean_error(run(*args), fragment)
@@ -364,3 +365,11 @@ def test_an_expiry_date_is_the_end_of_that_day_in_the_depot_time_zone(run):
 def test_an_unknown_time_zone_is_one_clear_error(run):
     assert_clean_error(run("charger", "list", env={"APPLIANCE_TIMEZONE": "Mars/Olympus"}), "timezone",
                        "Mars/Olympus")
+
+
+def test_charger_access_names_companies_that_exist(run):
+    run.ok("charger", "add", "CP1", "--protocol", "ocpp1.6-json")
+    assert_clean_error(run("charger", "access", "CP1", "--company", "Nobody Ltd"), "no company Nobody Ltd")
+    assert run.json("charger", "access", "CP1")["open_to"] == "the whole depot"
+    result = run("charger", "access", "CP1", "--company", "X", "--open")
+    assert result.exit_code == 2 and "not both" in result.output

@@ -59,7 +59,28 @@ async def charger_show(core: Core, identity: str, as_json: bool) -> None:
     """Show one charger with its connectors."""
     record = await core.chargers.require(identity)
     connectors = await core.chargers.connectors(identity)
-    print_result({"charger": record, "commands": command_reach(record), "connectors": connectors}, as_json)
+    access = await core.chargers.access(identity)
+    print_result({"charger": record, "commands": command_reach(record),
+                  "open_to": access or "the whole depot", "connectors": connectors}, as_json)
+
+
+@charger.command("access")
+@click.argument("identity")
+@click.option("--company", "companies", multiple=True, help="Open the charger only to this company (repeatable).")
+@click.option("--open", "open_to_all", is_flag=True, help="Open the charger to the whole depot again.")
+@json_option
+@with_core
+async def charger_access(core: Core, identity: str, companies: tuple[str, ...], open_to_all: bool,
+                         as_json: bool) -> None:
+    """Who may charge at a charger: the whole depot, or only named companies. Without options: show it."""
+    if companies and open_to_all:
+        raise click.UsageError("give --company or --open, not both")
+    if companies or open_to_all:
+        names = await core.chargers.set_access(identity, list(companies))
+    else:
+        names = await core.chargers.access(identity)
+    print_result({"charger": identity, "open_to": names or "the whole depot"}, as_json,
+                 None if as_json else f"{identity} is open to {', '.join(names) if names else 'the whole depot'}")
 
 
 @charger.command("variables")
@@ -206,7 +227,7 @@ def local_list() -> None:
 async def local_list_show(core: Core, identity: str, as_json: bool) -> None:
     """The list version the charger accepted, its entries, last sync and error, what did not fit."""
     state = await core.local_lists.state(identity)
-    desired = await core.local_lists.desired()
+    desired = await core.local_lists.desired(identity)
     offline = await core.local_lists.offline_configuration(identity)
     if state is None:
         print_result({"charger": identity, "synced": False, "entries_by_the_rules": len(desired)}, as_json,

@@ -23,6 +23,7 @@ class AuthStatus(str, Enum):
     EXPIRED = "Expired"
     INVALID = "Invalid"
     CONCURRENT_TX = "ConcurrentTx"
+    NOT_AT_THIS_LOCATION = "NotAtThisLocation"  # OCPP 2.0.1; 1.x chargers are told Invalid
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ def normalise_id_tag(raw: str) -> str:
     return raw.strip().upper()
 
 
-def decide(tag: TagRecord | None, now: dt.datetime, active_transactions: int) -> AuthResult:
-    """The status of a tag at `now`, given how many transactions it already has running."""
+def decide(tag: TagRecord | None, now: dt.datetime, active_transactions: int,
+           allowed_companies: frozenset[int] | None = None) -> AuthResult:
+    """The status of a tag at `now`, given how many transactions it already has running, at a charger
+    open to `allowed_companies` (None: the whole depot)."""
     if tag is None:
         return AuthResult(AuthStatus.INVALID)
     info = dict(expires_at=tag.expires_at, parent_id_tag=tag.parent_id_tag, tag_id=tag.id)
@@ -52,20 +55,24 @@ def decide(tag: TagRecord | None, now: dt.datetime, active_transactions: int) ->
         return AuthResult(AuthStatus.BLOCKED, **info)
     if tag.expires_at is not None and tag.expires_at <= now:
         return AuthResult(AuthStatus.EXPIRED, **info)
+    if allowed_companies is not None and tag.company_id not in allowed_companies:
+        return AuthResult(AuthStatus.NOT_AT_THIS_LOCATION, **info)
     if tag.max_concurrent_tx and active_transactions >= tag.max_concurrent_tx:
         return AuthResult(AuthStatus.CONCURRENT_TX, **info)
     return AuthResult(AuthStatus.ACCEPTED, **info)
 
 
-def authorize_sync(id_tag: str, now: dt.datetime, exclude_running: bool = False) -> AuthResult:
-    """Look the tag up and decide; runs in a store thread.
+def authorize_sync(id_tag: str, now: dt.datetime, exclude_running: bool = False,
+                   charger_pk: int | None = None) -> AuthResult:
+    """Look the tag up and decide, at the charger `charger_pk` (None: anywhere); runs in a store thread.
 
     `exclude_running` is for a stop: a tag ending its own transaction is not 'concurrent'.
     """
     id_tag = normalise_id_tag(id_tag)
     tag = user_store.get_tag(id_tag)
     running = 0 if exclude_running or tag is None else tx_store.count_active_for_tag(id_tag)
-    result = decide(tag, now, running)
+    allowed = user_store.allowed_companies(charger_pk) if charger_pk is not None and tag is not None else None
+    result = decide(tag, now, running, allowed)
     if tag is not None and tag.driver_id is not None:
         result = dataclasses.replace(result, driver_id=tag.driver_id)
     return result

@@ -17,6 +17,7 @@ from appliance.core import events as ev
 from appliance.core.journal import Journal
 from appliance.core.secrets import hash_password, verify_password
 from appliance.store import chargers as store
+from appliance.store import users as user_store
 from appliance.store.chargers import ChargerRecord
 from appliance.store.database import Database
 
@@ -288,6 +289,31 @@ class ChargerRegistry:
                                        error_code or "NoError", info or "", vendor_error_code or "",
                                        reported_at or received, received, evse_connector_id)
         self.bus.publish(ev.StatusChanged(identity, connector_number, status, error_code or "NoError", previous))
+
+    async def set_access(self, identity: str, companies: list[str]) -> list[str]:
+        """Open the charger only to these companies' tags; an empty list opens it to the whole depot."""
+        def set_sync() -> list[str]:
+            record = store.get(identity)
+            if record is None:
+                raise ChargerNotFound(f"no charger {identity}")
+            ids = []
+            for name in companies:
+                company = user_store.get_company(name)
+                if company is None:
+                    raise ChargerError(f"no company {name}")
+                ids.append(company.id)
+            user_store.set_access(record.id, ids)
+            self.journal.record_sync(ev.ChargerChanged(identity, "access"))
+            return user_store.access_names(record.id)
+
+        names = await self.db.write(set_sync)
+        self.bus.publish(ev.ChargerChanged(identity, "access"))
+        return names
+
+    async def access(self, identity: str) -> list[str]:
+        """The companies the charger is open to; empty: the whole depot."""
+        record = await self.require(identity)
+        return await self.db.read(user_store.access_names, record.id)
 
     async def set_endpoint(self, identity: str, url: str) -> None:
         """The address a (SOAP) charger is commanded at, as it gave it (WS-Addressing From/ReplyTo)

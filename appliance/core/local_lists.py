@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.core import events as ev
-from appliance.core.authorization import decide
+from appliance.core.authorization import AuthStatus, decide
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.commands import ChargerCommands
 from appliance.core.device_model import DeviceModel
@@ -73,15 +73,25 @@ class LocalLists:
         self.bus.subscribe(ev.ChargerBooted, self._on_booted)
         self.bus.subscribe(ev.TagChanged, self._on_tag_changed)
         self.bus.subscribe(ev.UserGroupChanged, self._on_group_changed)
+        self.bus.subscribe(ev.ChargerChanged, self._on_charger_changed)
 
     # -- what the rules say ---------------------------------------------------------------------
 
-    async def desired(self) -> list[LocalListEntry]:
-        """Every tag of the depot with the status the authorization rule gives it now."""
+    async def desired(self, identity: str | None = None) -> list[LocalListEntry]:
+        """The tags that may charge at the charger (every tag of the depot when it is open to all),
+        with the status the authorization rule gives them now."""
         now = ev.utcnow()
         tags = await self.db.read(user_store.list_tags)
-        return [LocalListEntry(t.id_tag, decide(t, now, 0).status.value, t.expires_at, t.parent_id_tag)
-                for t in tags]
+        allowed = None
+        if identity is not None:
+            record = await self.registry.require(identity)
+            allowed = await self.db.read(user_store.allowed_companies, record.id)
+        entries = []
+        for tag in tags:
+            status = decide(tag, now, 0, allowed).status
+            if status is not AuthStatus.NOT_AT_THIS_LOCATION:  # not on this charger's list: refused offline
+                entries.append(LocalListEntry(tag.id_tag, status.value, tag.expires_at, tag.parent_id_tag))
+        return entries
 
     async def limits(self, identity: str) -> Limits:
         live = self.registry.live.get(identity)
@@ -118,7 +128,7 @@ class LocalLists:
         charger_version = version_answer.data.get("list_version")
         limits = await self.limits(identity)
         last_use = await self.db.read(tx_store.last_use_by_tag)
-        kept, left_out = fit(await self.desired(), limits.max_entries,
+        kept, left_out = fit(await self.desired(identity), limits.max_entries,
                              rank=lambda e: -last_use.get(e.id_tag, 0.0))
         on_charger = None if full or state is None else {e["id_tag"]: _entry(e) for e in state.entries}
         result = plan(kept, on_charger, charger_version, known_version,
@@ -183,6 +193,10 @@ class LocalLists:
                 await self.commands.send(identity, "clear_cache", {}, actor=ACTOR,
                                          reason=f"tag {event.id_tag} blocked: clear the authorization cache")
         self._schedule_all(f"tag {event.id_tag} {event.change}")
+
+    async def _on_charger_changed(self, event: ev.ChargerChanged) -> None:
+        if event.change == "access" and self.commands.links.get(event.identity) is not None:
+            await self._sync_quietly(event.identity, "charger opened to other companies")
 
     async def _on_group_changed(self, event: ev.UserGroupChanged) -> None:
         self._schedule_all(f"{event.kind} {event.name} {event.change}")

@@ -74,7 +74,7 @@ class TransactionService:
         self.registry = registry
 
     async def authorize(self, identity: str, id_tag: str) -> AuthResult:
-        auth = await self.db.read(authorize_sync, id_tag, ev.utcnow())
+        auth = await self.db.read(authorize_sync, id_tag, ev.utcnow(), charger_pk=self.registry.live[identity].pk)
         self._note_if_unknown(identity, id_tag, auth)
         return auth
 
@@ -95,7 +95,7 @@ class TransactionService:
             existing = store.find_start(charger_pk, connector_number, started_at, id_tag, meter_start_wh)
             if existing is not None:
                 return StartOutcome(existing[0], answer_again_sync(existing[1], id_tag), replayed=True)
-            auth = authorize_sync(id_tag, ev.utcnow())
+            auth = authorize_sync(id_tag, ev.utcnow(), charger_pk=charger_pk)
             tx_id = store.insert(charger_pk, connector_number, evse_number, id_tag, auth.tag_id, auth.driver_id,
                                  auth.status.value, started_at, meter_start_wh, reservation_id, remote_tx_id,
                                  ev.utcnow())
@@ -165,7 +165,7 @@ class TransactionService:
             before = store.find_remote(charger_pk, info.remote_tx_id)
             auth = None
             if before is None:
-                auth = authorize_sync(id_tag, ev.utcnow()) if id_tag else None
+                auth = authorize_sync(id_tag, ev.utcnow(), charger_pk=charger_pk) if id_tag else None
                 tx_id = store.insert(charger_pk, connector, info.evse_number, id_tag, auth and auth.tag_id,
                                      auth and auth.driver_id, auth.status.value if auth else "", info.timestamp, 0,
                                      info.reservation_id, info.remote_tx_id, ev.utcnow(), info.remote_start_id)
@@ -177,7 +177,7 @@ class TransactionService:
                 replay_auth = answer_again_sync(before.auth_status, id_tag) if id_tag and before else None
                 return EventOutcome(tx_id, replay_auth, replayed=True), before, before
             if before is not None and id_tag:
-                auth = self._token_sync(before, id_tag, info.event_type == "Ended")
+                auth = self._token_sync(before, id_tag, info.event_type == "Ended", charger_pk)
             if info.samples:
                 store.insert_samples(charger_pk, connector, tx_id, list(info.samples))
             store.rebuild_from_events(tx_id)
@@ -190,12 +190,12 @@ class TransactionService:
         return outcome
 
     @staticmethod
-    def _token_sync(tx: TransactionRecord, id_tag: str, ending: bool) -> AuthResult:
+    def _token_sync(tx: TransactionRecord, id_tag: str, ending: bool, charger_pk: int) -> AuthResult:
         """A token on a later event: the first one identifies the driver (a session may start with the
         cable, before any card), the same again is answered as before, another one on the Ended event
         is who stopped it."""
         if not tx.id_tag:
-            auth = authorize_sync(id_tag, ev.utcnow())
+            auth = authorize_sync(id_tag, ev.utcnow(), charger_pk=charger_pk)
             store.set_token(tx.id, id_tag, auth.tag_id, auth.driver_id, auth.status.value)
             return auth
         if id_tag == tx.id_tag:

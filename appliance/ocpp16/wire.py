@@ -21,8 +21,12 @@ def to_wire_time(value: dt.datetime | None) -> str:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The idTagInfo statuses OCPP 1.x knows; the core's others (2.0.1's) are Invalid to a 1.x charger.
+STATUSES_1X = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+
+
 def id_tag_info(auth: AuthResult) -> dict[str, Any]:
-    info: dict[str, Any] = {"status": auth.status.value}
+    info: dict[str, Any] = {"status": auth.status.value if auth.status.value in STATUSES_1X else "Invalid"}
     if auth.expires_at is not None:
         info["expiry_date"] = to_wire_time(auth.expires_at)
     if auth.parent_id_tag:

@@ -49,12 +49,17 @@ def _v4_unknown_tags_and_local_lists(db: SqliteDatabase) -> None:
     db.create_tables([models.UnknownTag, models.LocalListState])
 
 
+def _v5_charger_access(db: SqliteDatabase) -> None:
+    db.create_tables([models.ChargerAccess])
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (2, "OCPP 2.0.1: connectors within EVSEs, transaction events, device model, charger reports", _v2_ocpp201),
     (3, "whether commands reach a charger (SOAP callbacks)", _v3_reachability),
     (4, "tags tapped at a charger that nobody enrolled; chargers' local lists", _v4_unknown_tags_and_local_lists),
+    (5, "chargers open only to named companies", _v5_charger_access),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

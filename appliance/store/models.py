@@ -144,6 +144,17 @@ class Tag(BaseModel):
     updated_at = DateTimeField()
 
 
+class ChargerAccess(BaseModel):
+    """A company whose tags may charge at a charger; a charger with none is open to the whole depot."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="access", on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("charger", "company"), True),)
+
+
 class UnknownTag(BaseModel):
     """A tag tapped at a charger that nobody has enrolled, so staff can assign it in one step."""
 
@@ -333,7 +344,8 @@ class ApiToken(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, UnknownTag, Transaction,
+    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, ChargerAccess, UnknownTag,
+    Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken,
 ]

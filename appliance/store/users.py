@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from appliance.store.models import Company, Driver, Tag, UnknownTag
+from appliance.store.models import ChargerAccess, Company, Driver, Tag, UnknownTag
 from appliance.store.times import from_db, to_db
 
 
@@ -39,6 +39,7 @@ class TagRecord:
     max_concurrent_tx: int
     note: str
     driver_id: int | None = None
+    company_id: int | None = None
 
 
 def add_company(name: str, now: dt.datetime) -> CompanyRecord:
@@ -84,7 +85,8 @@ def _tag_record(t: Tag) -> TagRecord:
         id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=driver.name if driver else None,
         company=driver.company.name if driver and driver.company_id else None, status=t.status,
         expires_at=from_db(t.expires_at), parent_id_tag=t.parent_id_tag,
-        max_concurrent_tx=t.max_concurrent_tx, note=t.note, driver_id=t.driver_id)
+        max_concurrent_tx=t.max_concurrent_tx, note=t.note, driver_id=t.driver_id,
+        company_id=driver.company_id if driver else None)
 
 
 def get_tag(id_tag: str) -> TagRecord | None:
@@ -144,3 +146,22 @@ def unknown_tags(limit: int = 100) -> list[UnknownTagRecord]:
              .order_by(UnknownTag.last_seen_at.desc()).limit(limit))
     return [UnknownTagRecord(u.id_tag, from_db(u.first_seen_at), from_db(u.last_seen_at), u.charger_identity,
                              u.seen_count) for u in query]
+
+
+def allowed_companies(charger_id: int) -> frozenset[int] | None:
+    """The companies whose tags may charge at the charger; None when it is open to the whole depot."""
+    rows = ChargerAccess.select(ChargerAccess.company).where(ChargerAccess.charger == charger_id)
+    companies = frozenset(r.company_id for r in rows)
+    return companies or None
+
+
+def access_names(charger_id: int) -> list[str]:
+    query = (Company.select(Company.name).join(ChargerAccess).where(ChargerAccess.charger == charger_id)
+             .order_by(Company.name))
+    return [c.name for c in query]
+
+
+def set_access(charger_id: int, company_ids: list[int]) -> None:
+    ChargerAccess.delete().where(ChargerAccess.charger == charger_id).execute()
+    for company_id in company_ids:
+        ChargerAccess.create(charger=charger_id, company=company_id)

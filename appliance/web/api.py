@@ -144,7 +144,7 @@ async def local_list_state(request: web.Request) -> web.Response:
     core = core_of(request)
     identity = request.match_info["identity"]
     state = await core.local_lists.state(identity)
-    desired = await core.local_lists.desired()
+    desired = await core.local_lists.desired(identity)
     offline = await core.local_lists.offline_configuration(identity)
     return reply({"state": state, "entries_by_the_rules": len(desired),
                   "offline_configuration": offline["answers"] if offline else None,

@@ -1,0 +1,61 @@
+"""Chargers open only to named companies: the rule at the charger (1.6: Invalid, 2.0.1:
+NotAtThisLocation), on its local list, and through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ocpp.v16 import call
+
+from tests.conftest import make_settings, run_cli, wait_for
+from tests.virtual_charger import connect16
+from tests.virtual_charger201 import connect201
+
+
+@pytest.fixture
+async def depot(start_appliance, tmp_path):
+    app = await start_appliance(make_settings(tmp_path / "d", local_list_sync=True))
+    core = app.core
+    for company, driver, tag in (("Blue Taxi", "alice", "BLUE1"), ("Red Cabs", "bob", "RED1")):
+        await core.users.add_company(company)
+        await core.users.add_driver(driver, company)
+        await core.users.add_tag(tag, driver)
+    await core.chargers.add("BLUE-ONLY", "ocpp1.6-json")
+    await core.chargers.add("BLUE-201", "ocpp2.0.1")
+    await core.chargers.add("OPEN", "ocpp1.6-json")
+    await core.chargers.set_access("BLUE-ONLY", ["Blue Taxi"])
+    await core.chargers.set_access("BLUE-201", ["Blue Taxi"])
+    return app
+
+
+async def test_a_charger_open_to_one_company_refuses_the_others(depot):
+    async with connect16(depot.url, "BLUE-ONLY") as blue, connect16(depot.url, "OPEN") as open_one, \
+            connect201(depot.url, "BLUE-201") as station:
+        assert (await blue.call(call.Authorize(id_tag="BLUE1"))).id_tag_info["status"] == "Accepted"
+        assert (await blue.call(call.Authorize(id_tag="RED1"))).id_tag_info["status"] == "Invalid"  # 1.6 has no better
+        assert (await blue.start_transaction("RED1")).id_tag_info["status"] == "Invalid"
+        assert (await open_one.call(call.Authorize(id_tag="RED1"))).id_tag_info["status"] == "Accepted"
+        assert (await station.authorize("RED1")).id_token_info["status"] == "NotAtThisLocation"
+        assert (await station.authorize("BLUE1")).id_token_info["status"] == "Accepted"
+
+
+async def test_each_charger_list_holds_only_who_may_charge_there_and_follows_changes(depot):
+    async with connect16(depot.url, "BLUE-ONLY") as blue, connect16(depot.url, "OPEN") as open_one:
+        await wait_for(lambda: blue.local_list == {"BLUE1": "Accepted"})
+        await wait_for(lambda: open_one.local_list == {"BLUE1": "Accepted", "RED1": "Accepted"})
+        await depot.core.chargers.set_access("BLUE-ONLY", ["Blue Taxi", "Red Cabs"])
+        await wait_for(lambda: blue.local_list == {"BLUE1": "Accepted", "RED1": "Accepted"})
+        await depot.core.chargers.set_access("BLUE-ONLY", [])  # open to all again: same list
+        await depot.core.chargers.set_access("BLUE-ONLY", ["Red Cabs"])
+        await wait_for(lambda: blue.local_list == {"RED1": "Accepted"})
+
+
+async def test_access_through_the_cli(depot):
+    data_dir = depot.core.settings.data_dir
+    assert (await run_cli(data_dir, "charger", "access", "OPEN")).strip() == "OPEN is open to the whole depot"
+    shown = json.loads(await run_cli(data_dir, "charger", "access", "OPEN", "--company", "Red Cabs", "--json"))
+    assert shown["open_to"] == ["Red Cabs"]
+    assert (await depot.core.chargers.access("OPEN")) == ["Red Cabs"]
+    assert (await run_cli(data_dir, "charger", "access", "OPEN", "--open")).strip() == \
+        "OPEN is open to the whole depot"
