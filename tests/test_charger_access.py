@@ -59,3 +59,28 @@ async def test_access_through_the_cli(depot):
     assert (await depot.core.chargers.access("OPEN")) == ["Red Cabs"]
     assert (await run_cli(data_dir, "charger", "access", "OPEN", "--open")).strip() == \
         "OPEN is open to the whole depot"
+
+
+async def test_a_vehicles_tag_charges_where_its_company_may(depot):
+    core = depot.core
+    await core.users.add_vehicle("TAXI-17", "Red Cabs")
+    record = await core.users.add_tag("CAR17", vehicle="TAXI-17")
+    assert (record.vehicle, record.driver, record.company) == ("TAXI-17", None, "Red Cabs")
+    async with connect16(depot.url, "BLUE-ONLY") as blue, connect16(depot.url, "OPEN") as open_one:
+        assert (await blue.call(call.Authorize(id_tag="CAR17"))).id_tag_info["status"] == "Invalid"
+        assert (await open_one.call(call.Authorize(id_tag="CAR17"))).id_tag_info["status"] == "Accepted"
+        await wait_for(lambda: "CAR17" in open_one.local_list and "CAR17" not in blue.local_list)
+
+
+async def test_vehicles_through_the_cli_and_api(depot):
+    data_dir = depot.core.settings.data_dir
+    await run_cli(data_dir, "vehicle", "add", "TAXI-9", "--company", "Blue Taxi")
+    await run_cli(data_dir, "tag", "add", "car9", "--vehicle", "TAXI-9")
+    [tag] = [t for t in json.loads(await run_cli(data_dir, "tag", "list", "--json")) if t["id_tag"] == "CAR9"]
+    assert (tag["vehicle"], tag["company"], tag["driver"]) == ("TAXI-9", "Blue Taxi", None)
+    status, body = await depot.api("POST", "/api/v1/vehicles", {"name": "TAXI-10", "company": "Red Cabs"})
+    assert status == 201 and body["company"] == "Red Cabs"
+    status, body = await depot.api("POST", "/api/v1/tags", {"id_tag": "CAR10", "vehicle": "TAXI-10"})
+    assert status == 201 and body["vehicle"] == "TAXI-10"
+    status, body = await depot.api("POST", "/api/v1/tags", {"id_tag": "BOTH", "vehicle": "TAXI-10", "user": "bob"})
+    assert status == 400 and "not both" in body["error"]

@@ -373,3 +373,13 @@ def test_charger_access_names_companies_that_exist(run):
     assert run.json("charger", "access", "CP1")["open_to"] == "the whole depot"
     result = run("charger", "access", "CP1", "--company", "X", "--open")
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_a_tag_needs_exactly_one_owner(run):
+    run.ok("user", "add", "alice")
+    run.ok("vehicle", "add", "TAXI-1")
+    for args in ([], ["--user", "alice", "--vehicle", "TAXI-1"]):
+        result = run("tag", "add", "T1", *args)
+        assert result.exit_code == 2 and "--user NAME or --vehicle NAME" in result.output
+    assert_clean_error(run("tag", "add", "T1", "--vehicle", "NOPE"), "no vehicle 'NOPE'")
+    assert run.ok("tag", "add", "T1", "--vehicle", "TAXI-1").stdout.strip() == "tag T1 added for vehicle 'TAXI-1'"

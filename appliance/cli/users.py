@@ -65,21 +65,50 @@ def tag() -> None:
     """RFID tags (id tokens)."""
 
 
+@cli.group()
+def vehicle() -> None:
+    """Vehicles: a tag may belong to a vehicle instead of a driver."""
+
+
+@vehicle.command("add")
+@click.argument("name")
+@click.option("--company", help="The company the vehicle belongs to.")
+@json_option
+@with_core
+async def vehicle_add(core: Core, name: str, company: str | None, as_json: bool) -> None:
+    """Add a vehicle (fleet number or plate)."""
+    record = await core.users.add_vehicle(name, company)
+    print_result(record, as_json, f"vehicle {record.name!r} added" + (f" to {company!r}" if company else ""))
+
+
+@vehicle.command("list")
+@click.option("--company")
+@json_option
+@with_core
+async def vehicle_list(core: Core, company: str | None, as_json: bool) -> None:
+    """List vehicles."""
+    print_records(await core.users.vehicles(company), as_json, ["name", "company"])
+
+
 @tag.command("add")
 @click.argument("id_tag")
-@click.option("--user", "user_name", required=True, help="The user (driver) who owns the tag.")
+@click.option("--user", "user_name", help="The user (driver) who owns the tag.")
+@click.option("--vehicle", "vehicle_name", help="The vehicle the tag stays with (instead of a user).")
 @click.option("--expires", help="Last day the tag is valid (YYYY-MM-DD), or an ISO date-time.")
 @click.option("--parent", default="", help="Parent (group) id tag.")
 @click.option("--max-concurrent", type=click.IntRange(0), default=1, show_default=True,
               help="Transactions the tag may run at once (0: no limit).")
 @json_option
 @with_core
-async def tag_add(core: Core, id_tag: str, user_name: str, expires: str | None, parent: str, max_concurrent: int,
-                  as_json: bool) -> None:
-    """Add a tag for a user."""
+async def tag_add(core: Core, id_tag: str, user_name: str | None, vehicle_name: str | None, expires: str | None,
+                  parent: str, max_concurrent: int, as_json: bool) -> None:
+    """Add a tag for a user or a vehicle."""
+    if bool(user_name) == bool(vehicle_name):
+        raise click.UsageError("give the tag's owner: --user NAME or --vehicle NAME")
     record = await core.users.add_tag(id_tag, user_name, parse_expiry(expires, core.settings.zone), parent,
-                                      max_concurrent_tx=max_concurrent)
-    print_result(record, as_json, f"tag {record.id_tag} added for {user_name!r}")
+                                      max_concurrent_tx=max_concurrent, vehicle=vehicle_name)
+    owner = f"user {user_name!r}" if user_name else f"vehicle {vehicle_name!r}"
+    print_result(record, as_json, f"tag {record.id_tag} added for {owner}")
 
 
 @tag.command("list")
@@ -90,7 +119,7 @@ async def tag_add(core: Core, id_tag: str, user_name: str, expires: str | None, 
 async def tag_list(core: Core, user_name: str | None, status: str | None, as_json: bool) -> None:
     """List tags."""
     print_records(await core.users.tags(user_name, status), as_json,
-                  ["id_tag", "driver", "company", "status", "expires_at", "parent_id_tag"])
+                  ["id_tag", "driver", "vehicle", "company", "status", "expires_at", "parent_id_tag"])
 
 
 @tag.command("unknown")

@@ -70,12 +70,35 @@ class UserGroup:
     async def drivers(self, company: str | None = None) -> list[DriverRecord]:
         return await self.db.read(store.list_drivers, company)
 
+    async def add_vehicle(self, name: str, company: str | None = None) -> store.VehicleRecord:
+        name = _required("vehicle name", name)
+
+        def add_sync() -> store.VehicleRecord:
+            return store.add_vehicle(name, self._company_id(company), ev.utcnow())
+
+        return await self._change(add_sync, ev.UserGroupChanged("vehicle", name, "added"))
+
+    async def vehicles(self, company: str | None = None) -> list[store.VehicleRecord]:
+        return await self.db.read(store.list_vehicles, company)
+
+    @staticmethod
+    def _company_id(company: str | None) -> int | None:
+        if not company:
+            return None
+        record = store.get_company(company)
+        if record is None:
+            raise NotInUserGroup(f"no company {company!r}")
+        return record.id
+
     # -- tags -----------------------------------------------------------------------------
 
     async def add_tag(self, id_tag: str, driver: str | None = None, expires_at: dt.datetime | None = None,
                       parent_id_tag: str = "", token_type: str = "ISO14443", max_concurrent_tx: int = 1,
-                      note: str = "") -> TagRecord:
+                      note: str = "", vehicle: str | None = None) -> TagRecord:
+        """A tag belongs to a driver or to a vehicle (a taxi's card that stays with the car), not both."""
         id_tag = validate_id_tag(id_tag)
+        if driver and vehicle:
+            raise UserGroupError("a tag belongs to a user or to a vehicle, not both")
         if token_type not in TOKEN_TYPES:
             raise UserGroupError(f"token type must be one of {', '.join(TOKEN_TYPES)}")
         if max_concurrent_tx < 0:
@@ -84,8 +107,14 @@ class UserGroup:
 
         def add_sync() -> TagRecord:
             driver_id = self._driver_id(driver)
+            vehicle_id = None
+            if vehicle:
+                record = store.get_vehicle(vehicle)
+                if record is None:
+                    raise NotInUserGroup(f"no vehicle {vehicle!r}")
+                vehicle_id = record.id
             return store.add_tag(id_tag, driver_id, expires_at, parent, token_type, max_concurrent_tx, note,
-                                 ev.utcnow())
+                                 ev.utcnow(), vehicle_id)
 
         return await self._change(add_sync, ev.TagChanged(id_tag, "added"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from peewee import BooleanField, CharField, DateTimeField, IntegerField, SqliteDatabase
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate as apply_operations
 
 from appliance.store import models
@@ -53,6 +53,12 @@ def _v5_charger_access(db: SqliteDatabase) -> None:
     db.create_tables([models.ChargerAccess])
 
 
+def _v6_vehicles(db: SqliteDatabase) -> None:
+    db.create_tables([models.Vehicle])
+    apply_operations(SqliteMigrator(db).add_column(
+        "tag", "vehicle_id", ForeignKeyField(models.Vehicle, null=True, field=models.Vehicle.id, on_delete="SET NULL")))
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
@@ -60,6 +66,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (3, "whether commands reach a charger (SOAP callbacks)", _v3_reachability),
     (4, "tags tapped at a charger that nobody enrolled; chargers' local lists", _v4_unknown_tags_and_local_lists),
     (5, "chargers open only to named companies", _v5_charger_access),
+    (6, "vehicles, and tags that belong to a vehicle", _v6_vehicles),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

@@ -130,11 +130,21 @@ class Driver(BaseModel):
     created_at = DateTimeField()
 
 
+class Vehicle(BaseModel):
+    """A vehicle of the fleet: a taxi's card stays with the car whoever drives it."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)  # fleet number or plate
+    company = ForeignKeyField(Company, null=True, backref="vehicles", on_delete="SET NULL")
+    created_at = DateTimeField()
+
+
 class Tag(BaseModel):
     id = AutoField()
     id_tag = CharField(max_length=64, unique=True)  # normalised, see core.tags.normalise_id_tag
     token_type = CharField(max_length=20, default="ISO14443")
     driver = ForeignKeyField(Driver, null=True, backref="tags", on_delete="SET NULL")
+    vehicle = ForeignKeyField(Vehicle, null=True, backref="tags", on_delete="SET NULL")  # a tag has a driver or a vehicle
     status = CharField(max_length=16, default="active")  # active, blocked
     expires_at = DateTimeField(null=True)
     parent_id_tag = CharField(max_length=64, default="")
@@ -344,7 +354,7 @@ class ApiToken(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Tag, ChargerAccess, UnknownTag,
+    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken,

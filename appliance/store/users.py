@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from appliance.store.models import ChargerAccess, Company, Driver, Tag, UnknownTag
+from appliance.store.models import ChargerAccess, Company, Driver, Tag, UnknownTag, Vehicle
 from appliance.store.times import from_db, to_db
 
 
@@ -40,6 +40,7 @@ class TagRecord:
     note: str
     driver_id: int | None = None
     company_id: int | None = None
+    vehicle: str | None = None
 
 
 def add_company(name: str, now: dt.datetime) -> CompanyRecord:
@@ -73,20 +74,27 @@ def list_drivers(company: str | None = None) -> list[DriverRecord]:
     return [DriverRecord(d.id, d.name, d.company.name if d.company_id else None, d.email) for d in query]
 
 
+VehicleCompany = Company.alias()
+
+
 def _tags_query():
-    return (Tag.select(Tag, Driver, Company)
-            .join(Driver, join_type=JOIN.LEFT_OUTER)
-            .join(Company, join_type=JOIN.LEFT_OUTER))
+    return (Tag.select(Tag, Driver, Company, Vehicle, VehicleCompany)
+            .join_from(Tag, Driver, join_type=JOIN.LEFT_OUTER)
+            .join_from(Driver, Company, join_type=JOIN.LEFT_OUTER)
+            .join_from(Tag, Vehicle, join_type=JOIN.LEFT_OUTER)
+            .join_from(Vehicle, VehicleCompany, join_type=JOIN.LEFT_OUTER))
 
 
 def _tag_record(t: Tag) -> TagRecord:
-    driver = t.driver if t.driver_id else None
+    # A tag's company is its driver's, or its vehicle's.
+    owner = t.driver if t.driver_id else t.vehicle if t.vehicle_id else None
+    company = owner.company if owner is not None and owner.company_id else None
     return TagRecord(
-        id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=driver.name if driver else None,
-        company=driver.company.name if driver and driver.company_id else None, status=t.status,
+        id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=t.driver.name if t.driver_id else None,
+        company=company.name if company else None, status=t.status,
         expires_at=from_db(t.expires_at), parent_id_tag=t.parent_id_tag,
         max_concurrent_tx=t.max_concurrent_tx, note=t.note, driver_id=t.driver_id,
-        company_id=driver.company_id if driver else None)
+        company_id=company.id if company else None, vehicle=t.vehicle.name if t.vehicle_id else None)
 
 
 def get_tag(id_tag: str) -> TagRecord | None:
@@ -104,9 +112,10 @@ def list_tags(driver: str | None = None, status: str | None = None) -> list[TagR
 
 
 def add_tag(id_tag: str, driver_id: int | None, expires_at: dt.datetime | None, parent_id_tag: str,
-            token_type: str, max_concurrent_tx: int, note: str, now: dt.datetime) -> TagRecord:
+            token_type: str, max_concurrent_tx: int, note: str, now: dt.datetime,
+            vehicle_id: int | None = None) -> TagRecord:
     UnknownTag.delete().where(UnknownTag.id_tag == id_tag).execute()  # enrolled now: no longer unknown
-    Tag.create(id_tag=id_tag, driver=driver_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
+    Tag.create(id_tag=id_tag, driver=driver_id, vehicle=vehicle_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
                token_type=token_type, max_concurrent_tx=max_concurrent_tx, note=note,
                created_at=to_db(now), updated_at=to_db(now))
     return get_tag(id_tag)
@@ -146,6 +155,30 @@ def unknown_tags(limit: int = 100) -> list[UnknownTagRecord]:
              .order_by(UnknownTag.last_seen_at.desc()).limit(limit))
     return [UnknownTagRecord(u.id_tag, from_db(u.first_seen_at), from_db(u.last_seen_at), u.charger_identity,
                              u.seen_count) for u in query]
+
+
+@dataclass(frozen=True)
+class VehicleRecord:
+    id: int
+    name: str
+    company: str | None
+
+
+def add_vehicle(name: str, company_id: int | None, now: dt.datetime) -> VehicleRecord:
+    Vehicle.create(name=name, company=company_id, created_at=to_db(now))
+    return get_vehicle(name)
+
+
+def get_vehicle(name: str) -> VehicleRecord | None:
+    v = Vehicle.select(Vehicle, Company).join(Company, join_type=JOIN.LEFT_OUTER).where(Vehicle.name == name).first()
+    return VehicleRecord(v.id, v.name, v.company.name if v.company_id else None) if v else None
+
+
+def list_vehicles(company: str | None = None) -> list[VehicleRecord]:
+    query = Vehicle.select(Vehicle, Company).join(Company, join_type=JOIN.LEFT_OUTER).order_by(Vehicle.name)
+    if company:
+        query = query.where(Company.name == company)
+    return [VehicleRecord(v.id, v.name, v.company.name if v.company_id else None) for v in query]
 
 
 def allowed_companies(charger_id: int) -> frozenset[int] | None:

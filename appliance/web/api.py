@@ -221,8 +221,20 @@ async def add_tag(request: web.Request) -> web.Response:
     expires_at = expiry_from_text(expires, core.settings.zone) if expires else None
     record = await core.users.add_tag(
         str(data.get("id_tag", "")), data.get("user"), expires_at, str(data.get("parent_id_tag", "")),
-        str(data.get("token_type", "ISO14443")), int(data.get("max_concurrent_tx", 1)), str(data.get("note", "")))
+        str(data.get("token_type", "ISO14443")), int(data.get("max_concurrent_tx", 1)), str(data.get("note", "")),
+        vehicle=data.get("vehicle"))
     return reply(record, status=201)
+
+
+@routes.get("/api/v1/vehicles")
+async def list_vehicles(request: web.Request) -> web.Response:
+    return reply(await core_of(request).users.vehicles(request.query.get("company")))
+
+
+@routes.post("/api/v1/vehicles")
+async def add_vehicle(request: web.Request) -> web.Response:
+    data = await body(request)
+    return reply(await core_of(request).users.add_vehicle(str(data.get("name", "")), data.get("company")), status=201)
 
 
 @routes.get("/api/v1/tags/unknown")
