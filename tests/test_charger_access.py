@@ -84,3 +84,31 @@ async def test_vehicles_through_the_cli_and_api(depot):
     assert status == 201 and body["vehicle"] == "TAXI-10"
     status, body = await depot.api("POST", "/api/v1/tags", {"id_tag": "BOTH", "vehicle": "TAXI-10", "user": "bob"})
     assert status == 400 and "not both" in body["error"]
+
+
+async def test_a_group_of_chargers_open_to_one_company(depot):
+    core = depot.core
+    await core.chargers.add_group("Red bays")
+    await core.chargers.set_group_access("Red bays", ["Red Cabs"])
+    await core.chargers.set_group("OPEN", "Red bays")
+    await core.chargers.set_group("BLUE-ONLY", "Red bays")  # its own access comes first
+    async with connect16(depot.url, "OPEN") as red, connect16(depot.url, "BLUE-ONLY") as blue:
+        assert (await red.call(call.Authorize(id_tag="BLUE1"))).id_tag_info["status"] == "Invalid"
+        assert (await red.call(call.Authorize(id_tag="RED1"))).id_tag_info["status"] == "Accepted"
+        assert (await blue.call(call.Authorize(id_tag="BLUE1"))).id_tag_info["status"] == "Accepted"
+        await wait_for(lambda: red.local_list == {"RED1": "Accepted"})
+        await core.chargers.set_group_access("Red bays", [])  # the group opened to all: its list follows
+        await wait_for(lambda: red.local_list == {"BLUE1": "Accepted", "RED1": "Accepted"})
+        await core.chargers.set_group("OPEN", None)
+    [group] = await core.chargers.groups()
+    assert (group.name, group.chargers, group.open_to) == ("Red bays", ["BLUE-ONLY"], [])
+
+
+async def test_groups_through_the_cli(depot):
+    data_dir = depot.core.settings.data_dir
+    assert (await run_cli(data_dir, "charger", "group", "add", "North")).strip() == "group North added"
+    await run_cli(data_dir, "charger", "group", "join", "OPEN", "North")
+    assert (await run_cli(data_dir, "charger", "group", "access", "North", "--company", "Blue Taxi")).strip() == \
+        "group North (1 chargers) is open to Blue Taxi"
+    [group] = json.loads(await run_cli(data_dir, "charger", "group", "list", "--json"))
+    assert (group["chargers"], group["open_to"]) == (["OPEN"], ["Blue Taxi"])

@@ -251,3 +251,58 @@ def local_list_sync(live: LiveClient, identity: str, full: bool, reason: str, as
     """Bring the charger's list in step now (through the running server)."""
     result = live.request("POST", f"/api/v1/chargers/{identity}/local-list/sync", {"full": full, "reason": reason})
     print_live(dict(result, ok=result.get("ok", False)), as_json)
+
+
+@charger.group("group")
+def charger_group() -> None:
+    """Groups of chargers, open to the whole depot or only to named companies."""
+
+
+@charger_group.command("add")
+@click.argument("name")
+@with_core
+async def group_add(core: Core, name: str) -> None:
+    """Add a group."""
+    await core.chargers.add_group(name)
+    click.echo(f"group {name} added")
+
+
+@charger_group.command("list")
+@json_option
+@with_core
+async def group_list(core: Core, as_json: bool) -> None:
+    """List groups with their chargers and the companies they are open to."""
+    print_records(await core.chargers.groups(), as_json, ["name", "chargers", "open_to"])
+
+
+@charger_group.command("join")
+@click.argument("identity")
+@click.argument("group")
+@with_core
+async def group_join(core: Core, identity: str, group: str) -> None:
+    """Put a charger in a group."""
+    await core.chargers.set_group(identity, group)
+    click.echo(f"{identity} is in group {group}")
+
+
+@charger_group.command("leave")
+@click.argument("identity")
+@with_core
+async def group_leave(core: Core, identity: str) -> None:
+    """Take a charger out of its group."""
+    await core.chargers.set_group(identity, None)
+    click.echo(f"{identity} is in no group")
+
+
+@charger_group.command("access")
+@click.argument("group")
+@click.option("--company", "companies", multiple=True, help="Open the group only to this company (repeatable).")
+@click.option("--open", "open_to_all", is_flag=True, help="Open the group to the whole depot again.")
+@with_core
+async def group_access(core: Core, group: str, companies: tuple[str, ...], open_to_all: bool) -> None:
+    """Who may charge at a group's chargers (those without access of their own)."""
+    if bool(companies) == open_to_all:
+        raise click.UsageError("give --company (repeatable) or --open")
+    members = await core.chargers.set_group_access(group, list(companies))
+    who = ", ".join(companies) if companies else "the whole depot"
+    click.echo(f"group {group} ({len(members)} chargers) is open to {who}")

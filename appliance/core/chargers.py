@@ -296,19 +296,70 @@ class ChargerRegistry:
             record = store.get(identity)
             if record is None:
                 raise ChargerNotFound(f"no charger {identity}")
-            ids = []
-            for name in companies:
-                company = user_store.get_company(name)
-                if company is None:
-                    raise ChargerError(f"no company {name}")
-                ids.append(company.id)
-            user_store.set_access(record.id, ids)
+            user_store.set_access(record.id, self._company_ids(companies))
             self.journal.record_sync(ev.ChargerChanged(identity, "access"))
             return user_store.access_names(record.id)
 
         names = await self.db.write(set_sync)
         self.bus.publish(ev.ChargerChanged(identity, "access"))
         return names
+
+    async def add_group(self, name: str) -> None:
+        name = (name or "").strip()
+        if not name or len(name) > 100:
+            raise ChargerError("a group name must be 1 to 100 characters long")
+
+        def add_sync() -> None:
+            if user_store.group_id(name) is not None:
+                raise ChargerError(f"group {name} already exists")
+            user_store.add_group(name, ev.utcnow())
+
+        await self.db.write(add_sync)
+
+    async def set_group(self, identity: str, group: str | None) -> None:
+        """Put the charger in a group (None: in none); it then follows the group's access unless it has its own."""
+        def set_sync() -> None:
+            record = store.get(identity)
+            if record is None:
+                raise ChargerNotFound(f"no charger {identity}")
+            user_store.set_group(record.id, self._group_id(group) if group else None)
+            self.journal.record_sync(ev.ChargerChanged(identity, "access"))
+
+        await self.db.write(set_sync)
+        self.bus.publish(ev.ChargerChanged(identity, "access"))
+
+    async def set_group_access(self, group: str, companies: list[str]) -> list[str]:
+        """Open a group's chargers (those without access of their own) only to these companies; empty: to all."""
+        def set_sync() -> list[str]:
+            members = user_store.set_group_access(self._group_id(group), self._company_ids(companies))
+            for identity in members:
+                self.journal.record_sync(ev.ChargerChanged(identity, "access"))
+            return members
+
+        members = await self.db.write(set_sync)
+        for identity in members:
+            self.bus.publish(ev.ChargerChanged(identity, "access"))
+        return members
+
+    async def groups(self) -> list[user_store.GroupRecord]:
+        return await self.db.read(user_store.groups)
+
+    @staticmethod
+    def _group_id(name: str) -> int:
+        found = user_store.group_id(name)
+        if found is None:
+            raise ChargerError(f"no charger group {name}")
+        return found
+
+    @staticmethod
+    def _company_ids(names: list[str]) -> list[int]:
+        ids = []
+        for name in names:
+            company = user_store.get_company(name)
+            if company is None:
+                raise ChargerError(f"no company {name}")
+            ids.append(company.id)
+        return ids
 
     async def access(self, identity: str) -> list[str]:
         """The companies the charger is open to; empty: the whole depot."""

@@ -59,6 +59,13 @@ def _v6_vehicles(db: SqliteDatabase) -> None:
         "tag", "vehicle_id", ForeignKeyField(models.Vehicle, null=True, field=models.Vehicle.id, on_delete="SET NULL")))
 
 
+def _v7_charger_groups(db: SqliteDatabase) -> None:
+    db.create_tables([models.ChargerGroup, models.GroupAccess])
+    apply_operations(SqliteMigrator(db).add_column(
+        "charger", "group_id",
+        ForeignKeyField(models.ChargerGroup, null=True, field=models.ChargerGroup.id, on_delete="SET NULL")))
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
@@ -67,6 +74,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (4, "tags tapped at a charger that nobody enrolled; chargers' local lists", _v4_unknown_tags_and_local_lists),
     (5, "chargers open only to named companies", _v5_charger_access),
     (6, "vehicles, and tags that belong to a vehicle", _v6_vehicles),
+    (7, "groups of chargers, open to named companies", _v7_charger_groups),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

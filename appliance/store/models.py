@@ -34,6 +34,14 @@ class SchemaVersion(BaseModel):
     applied_at = DateTimeField()
 
 
+class ChargerGroup(BaseModel):
+    """Chargers managed together (a row of bays, a company's corner of the yard)."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    created_at = DateTimeField()
+
+
 class Charger(BaseModel):
     id = AutoField()
     identity = CharField(max_length=64, unique=True)
@@ -51,6 +59,7 @@ class Charger(BaseModel):
     meter_serial_number = CharField(max_length=50, default="")
     connection_state = CharField(max_length=32, default="never_connected")
     endpoint_url = CharField(max_length=500, default="")  # SOAP callback address
+    group = ForeignKeyField(ChargerGroup, null=True, backref="chargers", on_delete="SET NULL")
     # Whether commands reach the charger (SOAP: the callback address answers): '', 'yes' or 'no'.
     reachable = CharField(max_length=3, default="")
     reachable_detail = CharField(max_length=200, default="")
@@ -163,6 +172,17 @@ class ChargerAccess(BaseModel):
 
     class Meta:
         indexes = ((("charger", "company"), True),)
+
+
+class GroupAccess(BaseModel):
+    """A company whose tags may charge at the chargers of a group that have no access of their own."""
+
+    id = AutoField()
+    group = ForeignKeyField(ChargerGroup, backref="access", on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("group", "company"), True),)
 
 
 class UnknownTag(BaseModel):
@@ -354,7 +374,7 @@ class ApiToken(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaVersion, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, UnknownTag,
+    SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken,

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from appliance.store.models import ChargerAccess, Company, Driver, Tag, UnknownTag, Vehicle
+from appliance.store.models import (
+    Charger,
+    ChargerAccess,
+    ChargerGroup,
+    Company,
+    Driver,
+    GroupAccess,
+    Tag,
+    UnknownTag,
+    Vehicle,
+)
 from appliance.store.times import from_db, to_db
 
 
@@ -182,10 +192,53 @@ def list_vehicles(company: str | None = None) -> list[VehicleRecord]:
 
 
 def allowed_companies(charger_id: int) -> frozenset[int] | None:
-    """The companies whose tags may charge at the charger; None when it is open to the whole depot."""
+    """The companies whose tags may charge at the charger: its own access, else its group's; None
+    when neither names any (open to the whole depot)."""
     rows = ChargerAccess.select(ChargerAccess.company).where(ChargerAccess.charger == charger_id)
     companies = frozenset(r.company_id for r in rows)
+    if not companies:
+        group = GroupAccess.select(GroupAccess.company).join(Charger, on=(Charger.group == GroupAccess.group))
+        companies = frozenset(r.company_id for r in group.where(Charger.id == charger_id))
     return companies or None
+
+
+def add_group(name: str, now: dt.datetime) -> int:
+    return ChargerGroup.create(name=name, created_at=to_db(now)).id
+
+
+def group_id(name: str) -> int | None:
+    group = ChargerGroup.get_or_none(ChargerGroup.name == name)
+    return group.id if group else None
+
+
+def set_group(charger_id: int, group: int | None) -> None:
+    Charger.update(group=group).where(Charger.id == charger_id).execute()
+
+
+def set_group_access(group: int, company_ids: list[int]) -> list[str]:
+    """Set a group's companies; returns the identities of its chargers (their lists change)."""
+    GroupAccess.delete().where(GroupAccess.group == group).execute()
+    for company_id in company_ids:
+        GroupAccess.create(group=group, company=company_id)
+    return [c.identity for c in Charger.select(Charger.identity).where(Charger.group == group)]
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    name: str
+    chargers: list[str]
+    open_to: list[str]
+
+
+def groups() -> list[GroupRecord]:
+    out = []
+    for g in ChargerGroup.select().order_by(ChargerGroup.name):
+        members = [c.identity for c in Charger.select(Charger.identity).where(Charger.group == g.id)
+                   .order_by(Charger.identity)]
+        companies = [c.name for c in Company.select(Company.name).join(GroupAccess).where(GroupAccess.group == g.id)
+                     .order_by(Company.name)]
+        out.append(GroupRecord(g.name, members, companies))
+    return out
 
 
 def access_names(charger_id: int) -> list[str]:
