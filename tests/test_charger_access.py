@@ -112,3 +112,14 @@ async def test_groups_through_the_cli(depot):
         "group North (1 chargers) is open to Blue Taxi"
     [group] = json.loads(await run_cli(data_dir, "charger", "group", "list", "--json"))
     assert (group["chargers"], group["open_to"]) == (["OPEN"], ["Blue Taxi"])
+
+
+async def test_a_driver_moved_to_another_company_follows_on_the_lists(depot):
+    async with connect16(depot.url, "BLUE-ONLY") as blue:
+        await wait_for(lambda: blue.local_list == {"BLUE1": "Accepted"})
+        await run_cli(depot.core.settings.data_dir, "user", "move", "bob", "--company", "Blue Taxi")
+        await wait_for(lambda: blue.local_list == {"BLUE1": "Accepted", "RED1": "Accepted"})
+        assert (await blue.call(call.Authorize(id_tag="RED1"))).id_tag_info["status"] == "Accepted"
+        shown = json.loads(await run_cli(depot.core.settings.data_dir, "charger", "local-list", "show", "BLUE-ONLY",
+                                         "--json"))
+        assert (shown["entries"], shown["pending_changes"], shown["error"]) == (2, 0, "")

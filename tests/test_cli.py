@@ -383,3 +383,13 @@ def test_a_tag_needs_exactly_one_owner(run):
         assert result.exit_code == 2 and "--user NAME or --vehicle NAME" in result.output
     assert_clean_error(run("tag", "add", "T1", "--vehicle", "NOPE"), "no vehicle 'NOPE'")
     assert run.ok("tag", "add", "T1", "--vehicle", "TAXI-1").stdout.strip() == "tag T1 added for vehicle 'TAXI-1'"
+
+
+def test_tag_types_and_moving_users(run):
+    run.ok("company", "add", "Blue")
+    run.ok("user", "add", "alice")
+    assert run.json("tag", "add", "AABB", "--user", "alice", "--type", "ISO15693")["token_type"] == "ISO15693"
+    assert run("tag", "add", "CCDD", "--user", "alice", "--type", "Magic").exit_code == 2
+    assert run.ok("user", "move", "alice", "--company", "Blue").stdout.strip() == "user 'alice' now belongs to 'Blue'"
+    assert run.json("tag", "show", "AABB")["company"] == "Blue"
+    assert_clean_error(run("user", "move", "nobody", "--no-company"), "no user 'nobody'")

@@ -14,6 +14,7 @@ from appliance.cli.base import (
 )
 from appliance.cli_output import print_records, print_result
 from appliance.core.chargers import PROTOCOLS, command_reach
+from appliance.core.local_list_plan import MOST_RECENTLY_USED_FIRST
 from appliance.core.services import Core
 from appliance.live_client import LiveClient
 
@@ -233,9 +234,13 @@ async def local_list_show(core: Core, identity: str, as_json: bool) -> None:
         print_result({"charger": identity, "synced": False, "entries_by_the_rules": len(desired)}, as_json,
                      None if as_json else f"{identity}: no local list sent yet ({len(desired)} tags by the rules)")
         return
+    held = {e["id_tag"]: e["status"] for e in state.entries}
+    pending = sum(1 for e in desired if held.get(e.id_tag) != e.status) + len(set(held) - {e.id_tag for e in desired})
     print_result({"charger": identity, "version": state.version, "entries": len(state.entries),
-                  "entries_by_the_rules": len(desired), "synced_at": state.synced_at, "error": state.error,
+                  "entries_by_the_rules": len(desired), "pending_changes": max(0, pending - len(state.left_out)),
+                  "synced_at": state.synced_at, "error": state.error,
                   "attempted_at": state.attempted_at, "left_out": state.left_out,
+                  "left_out_rule": MOST_RECENTLY_USED_FIRST if state.left_out else "",
                   "offline_configuration": offline["answers"] if offline else None,
                   "list": state.entries if as_json else [f"{e['id_tag']} {e['status']}" for e in state.entries]},
                  as_json)

@@ -9,7 +9,7 @@ import click
 from appliance.cli.base import cli, json_option, with_core
 from appliance.cli_output import print_records, print_result
 from appliance.core.services import Core
-from appliance.core.users import UserGroupError, expiry_from_text
+from appliance.core.users import TOKEN_TYPES, UserGroupError, expiry_from_text
 
 # -- the user group -----------------------------------------------------------------------------
 
@@ -49,6 +49,21 @@ def user() -> None:
 async def user_add(core: Core, name: str, company: str | None, email: str, as_json: bool) -> None:
     """Add a user (driver)."""
     print_result(await core.users.add_driver(name, company, email), as_json, f"user {name!r} added")
+
+
+@user.command("move")
+@click.argument("name")
+@click.option("--company", help="The company the user now works for.")
+@click.option("--no-company", is_flag=True, help="The user belongs to no company now.")
+@json_option
+@with_core
+async def user_move(core: Core, name: str, company: str | None, no_company: bool, as_json: bool) -> None:
+    """Move a user (and their tags) to another company; chargers' local lists follow."""
+    if bool(company) == no_company:
+        raise click.UsageError("give --company C or --no-company")
+    record = await core.users.move_driver(name, company)
+    print_result(record, as_json, f"user {name!r} now belongs to {company!r}" if company
+                 else f"user {name!r} now belongs to no company")
 
 
 @user.command("list")
@@ -94,19 +109,21 @@ async def vehicle_list(core: Core, company: str | None, as_json: bool) -> None:
 @click.argument("id_tag")
 @click.option("--user", "user_name", help="The user (driver) who owns the tag.")
 @click.option("--vehicle", "vehicle_name", help="The vehicle the tag stays with (instead of a user).")
+@click.option("--type", "token_type", type=click.Choice(TOKEN_TYPES), default="ISO14443", show_default=True,
+              help="The kind of id token (OCPP 2.0.1 IdTokenType).")
 @click.option("--expires", help="Last day the tag is valid (YYYY-MM-DD), or an ISO date-time.")
 @click.option("--parent", default="", help="Parent (group) id tag.")
 @click.option("--max-concurrent", type=click.IntRange(0), default=1, show_default=True,
               help="Transactions the tag may run at once (0: no limit).")
 @json_option
 @with_core
-async def tag_add(core: Core, id_tag: str, user_name: str | None, vehicle_name: str | None, expires: str | None,
-                  parent: str, max_concurrent: int, as_json: bool) -> None:
+async def tag_add(core: Core, id_tag: str, user_name: str | None, vehicle_name: str | None, token_type: str,
+                  expires: str | None, parent: str, max_concurrent: int, as_json: bool) -> None:
     """Add a tag for a user or a vehicle."""
     if bool(user_name) == bool(vehicle_name):
         raise click.UsageError("give the tag's owner: --user NAME or --vehicle NAME")
     record = await core.users.add_tag(id_tag, user_name, parse_expiry(expires, core.settings.zone), parent,
-                                      max_concurrent_tx=max_concurrent, vehicle=vehicle_name)
+                                      token_type=token_type, max_concurrent_tx=max_concurrent, vehicle=vehicle_name)
     owner = f"user {user_name!r}" if user_name else f"vehicle {vehicle_name!r}"
     print_result(record, as_json, f"tag {record.id_tag} added for {owner}")
 

@@ -177,8 +177,11 @@ class LocalLists:
         return found[0].payload if found else None
 
     async def _on_booted(self, event: ev.ChargerBooted) -> None:
-        if event.registration == "accepted" and self.commands.links.get(event.identity) is not None:
-            await asyncio.sleep(SETTLE_S)  # after its boot answer, and (2.0.1) its device model report
+        if event.registration != "accepted":
+            return
+        # After its boot answer, its (2.0.1) device model report, and (SOAP) the link to the address it gave.
+        await asyncio.sleep(SETTLE_S)
+        if self.commands.links.get(event.identity) is not None:
             try:
                 if await self.offline_configuration(event.identity) is None:  # once, for a charger new here
                     await self.configure_offline(event.identity)

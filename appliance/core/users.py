@@ -70,6 +70,16 @@ class UserGroup:
     async def drivers(self, company: str | None = None) -> list[DriverRecord]:
         return await self.db.read(store.list_drivers, company)
 
+    async def move_driver(self, name: str, company: str | None) -> DriverRecord:
+        """Move a driver (and so their tags) to another company, or to none."""
+        def move_sync() -> DriverRecord:
+            if store.get_driver(name) is None:
+                raise NotInUserGroup(f"no user {name!r}")
+            store.move_driver(name, self._company_id(company))
+            return store.get_driver(name)
+
+        return await self._change(move_sync, ev.UserGroupChanged("driver", name, "moved"))
+
     async def add_vehicle(self, name: str, company: str | None = None) -> store.VehicleRecord:
         name = _required("vehicle name", name)
 

@@ -72,6 +72,10 @@ def add_driver(name: str, company_id: int | None, email: str, now: dt.datetime) 
     return get_driver(name)
 
 
+def move_driver(name: str, company_id: int | None) -> None:
+    Driver.update(company=company_id).where(Driver.name == name).execute()
+
+
 def get_driver(name: str) -> DriverRecord | None:
     d = Driver.select(Driver, Company).join(Company, join_type=JOIN.LEFT_OUTER).where(Driver.name == name).first()
     return DriverRecord(d.id, d.name, d.company.name if d.company_id else None, d.email) if d else None
