@@ -173,3 +173,17 @@ async def test_a_blocked_tag_is_refused_at_the_charger_while_it_is_cut_off_from_
     assert cp.authorize_offline("CARD1") == "Blocked"
     assert cp.authorize_offline("CARD2") == "Accepted"
     assert cp.authorize_offline("STRANGER") == "Invalid"  # no offline charging for unknown ids
+
+
+async def test_a_soap_charger_gets_the_list_when_it_boots(depot):
+    from appliance.ocpp16.soap_link import CP16
+    from tests.virtual_soap_chargepoint import serve_chargepoint
+    from tests.virtual_soap_client import VirtualSoapCharger
+
+    async with serve_chargepoint(CP16, "SOAPB") as cp:
+        await depot.core.chargers.add("SOAPB", "ocpp1.6-soap")
+        charger = await VirtualSoapCharger.connect(depot.url, "SOAPB", "1.6", from_url=cp.url)
+        assert (await charger.boot()).status == "Accepted"
+        await wait_for(lambda: soap_list_held(cp) == {"CARD1": "Accepted", "CARD2": "Accepted", "OLD": "Blocked"})
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("SOAPB"))
+        assert cp.configuration["LocalAuthorizeOffline"] == "true"
