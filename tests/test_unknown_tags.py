@@ -41,3 +41,21 @@ async def test_unknown_tags_are_recorded_with_charger_time_and_count(appliance):
 async def _when(coroutine, count):
     records = await coroutine
     return records if len(records) >= count else None
+
+
+async def test_which_form_of_a_card_the_chargers_send(appliance):
+    from appliance.rfid_reader.id_format import all_forms
+
+    await add_fleet(appliance.core)
+    await appliance.core.chargers.add("CP1", "ocpp1.6-json")
+    uid = bytes.fromhex("04A1B2C3")
+    async with connect16(appliance.url, "CP1") as cp:
+        from ocpp.v16 import call
+
+        await cp.call(call.Authorize(id_tag="C3B2A104"))  # this charger reports UIDs byte-reversed
+        await wait_for(lambda: _when(unknown(appliance), 1))
+    forms = all_forms(uid)
+    seen = {s.id_tag: s for s in await appliance.core.users.sightings(list(forms.values()))}
+    matching = [name for name, text in forms.items() if seen[text].last_sent_at is not None]
+    assert matching == ["hex-reversed"]
+    assert seen[forms["hex-reversed"]].charger_identity == "CP1" and not seen[forms["hex-reversed"]].enrolled

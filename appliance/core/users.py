@@ -80,6 +80,11 @@ class UserGroup:
 
         return await self._change(move_sync, ev.UserGroupChanged("driver", name, "moved"))
 
+    async def sightings(self, id_tags: list[str]) -> list[store.Sighting]:
+        """For each id, whether it is enrolled and where a charger last sent it: which of a card's
+        forms (see rfid_reader.id_format) is the one the depot's chargers use."""
+        return await self.db.read(store.sightings, [normalise_id_tag(t) for t in id_tags])
+
     async def add_vehicle(self, name: str, company: str | None = None) -> store.VehicleRecord:
         name = _required("vehicle name", name)
 

@@ -15,6 +15,7 @@ from appliance.store.models import (
     Driver,
     GroupAccess,
     Tag,
+    Transaction,
     UnknownTag,
     Vehicle,
 )
@@ -255,3 +256,27 @@ def set_access(charger_id: int, company_ids: list[int]) -> None:
     ChargerAccess.delete().where(ChargerAccess.charger == charger_id).execute()
     for company_id in company_ids:
         ChargerAccess.create(charger=charger_id, company=company_id)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Where and when a charger last sent an id (an authorization or a transaction), if ever."""
+
+    id_tag: str
+    enrolled: bool
+    last_sent_at: dt.datetime | None
+    charger_identity: str
+
+
+def sightings(id_tags: list[str]) -> list[Sighting]:
+    out = []
+    for id_tag in id_tags:
+        seen = UnknownTag.get_or_none(UnknownTag.id_tag == id_tag)
+        last_tx = (Transaction.select(Transaction, Charger).join(Charger).where(Transaction.id_tag == id_tag)
+                   .order_by(Transaction.started_at.desc()).first())
+        candidates = [(from_db(seen.last_seen_at), seen.charger_identity)] if seen else []
+        if last_tx is not None:
+            candidates.append((from_db(last_tx.started_at), last_tx.charger.identity))
+        at, charger = max(candidates, key=lambda c: c[0]) if candidates else (None, "")
+        out.append(Sighting(id_tag, Tag.get_or_none(Tag.id_tag == id_tag) is not None, at, charger))
+    return out
