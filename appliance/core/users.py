@@ -109,7 +109,7 @@ class UserGroup:
 
     async def add_tag(self, id_tag: str, driver: str | None = None, expires_at: dt.datetime | None = None,
                       parent_id_tag: str = "", token_type: str = "ISO14443", max_concurrent_tx: int = 1,
-                      note: str = "", vehicle: str | None = None) -> TagRecord:
+                      note: str = "", vehicle: str | None = None, company: str | None = None) -> TagRecord:
         """A tag belongs to a driver or to a vehicle (a taxi's card that stays with the car), not both."""
         id_tag = validate_id_tag(id_tag)
         if driver and vehicle:
@@ -129,7 +129,7 @@ class UserGroup:
                     raise NotInUserGroup(f"no vehicle {vehicle!r}")
                 vehicle_id = record.id
             return store.add_tag(id_tag, driver_id, expires_at, parent, token_type, max_concurrent_tx, note,
-                                 ev.utcnow(), vehicle_id)
+                                 ev.utcnow(), vehicle_id, self._company_id(company))
 
         return await self._change(add_sync, ev.TagChanged(id_tag, "added"))
 

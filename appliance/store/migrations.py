@@ -66,6 +66,11 @@ def _v7_charger_groups(db: SqliteDatabase) -> None:
         ForeignKeyField(models.ChargerGroup, null=True, field=models.ChargerGroup.id, on_delete="SET NULL")))
 
 
+def _v8_company_cards(db: SqliteDatabase) -> None:
+    apply_operations(SqliteMigrator(db).add_column(
+        "tag", "company_id", ForeignKeyField(models.Company, null=True, field=models.Company.id, on_delete="SET NULL")))
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
@@ -75,6 +80,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (5, "chargers open only to named companies", _v5_charger_access),
     (6, "vehicles, and tags that belong to a vehicle", _v6_vehicles),
     (7, "groups of chargers, open to named companies", _v7_charger_groups),
+    (8, "cards enrolled to a company before anyone is given them", _v8_company_cards),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

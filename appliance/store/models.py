@@ -154,6 +154,9 @@ class Tag(BaseModel):
     token_type = CharField(max_length=20, default="ISO14443")
     driver = ForeignKeyField(Driver, null=True, backref="tags", on_delete="SET NULL")
     vehicle = ForeignKeyField(Vehicle, null=True, backref="tags", on_delete="SET NULL")  # a tag has a driver or a vehicle
+    # A card enrolled to a company before anyone is given it (batch enrolment); a driver's or
+    # vehicle's company comes first.
+    company = ForeignKeyField(Company, null=True, backref="pool_tags", on_delete="SET NULL")
     status = CharField(max_length=16, default="active")  # active, blocked
     expires_at = DateTimeField(null=True)
     parent_id_tag = CharField(max_length=64, default="")

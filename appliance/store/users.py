@@ -90,20 +90,25 @@ def list_drivers(company: str | None = None) -> list[DriverRecord]:
 
 
 VehicleCompany = Company.alias()
+PoolCompany = Company.alias()
 
 
 def _tags_query():
-    return (Tag.select(Tag, Driver, Company, Vehicle, VehicleCompany)
+    return (Tag.select(Tag, Driver, Company, Vehicle, VehicleCompany, PoolCompany)
             .join_from(Tag, Driver, join_type=JOIN.LEFT_OUTER)
             .join_from(Driver, Company, join_type=JOIN.LEFT_OUTER)
             .join_from(Tag, Vehicle, join_type=JOIN.LEFT_OUTER)
-            .join_from(Vehicle, VehicleCompany, join_type=JOIN.LEFT_OUTER))
+            .join_from(Vehicle, VehicleCompany, join_type=JOIN.LEFT_OUTER)
+            .join_from(Tag, PoolCompany, on=(Tag.company == PoolCompany.id), join_type=JOIN.LEFT_OUTER,
+                       attr="pool_company"))
 
 
 def _tag_record(t: Tag) -> TagRecord:
-    # A tag's company is its driver's, or its vehicle's.
+    # A tag's company is its driver's, or its vehicle's, or (a card nobody has yet) its own.
     owner = t.driver if t.driver_id else t.vehicle if t.vehicle_id else None
     company = owner.company if owner is not None and owner.company_id else None
+    if owner is None and t.company_id:
+        company = t.pool_company
     return TagRecord(
         id=t.id, id_tag=t.id_tag, token_type=t.token_type, driver=t.driver.name if t.driver_id else None,
         company=company.name if company else None, status=t.status,
@@ -128,9 +133,9 @@ def list_tags(driver: str | None = None, status: str | None = None) -> list[TagR
 
 def add_tag(id_tag: str, driver_id: int | None, expires_at: dt.datetime | None, parent_id_tag: str,
             token_type: str, max_concurrent_tx: int, note: str, now: dt.datetime,
-            vehicle_id: int | None = None) -> TagRecord:
+            vehicle_id: int | None = None, company_id: int | None = None) -> TagRecord:
     UnknownTag.delete().where(UnknownTag.id_tag == id_tag).execute()  # enrolled now: no longer unknown
-    Tag.create(id_tag=id_tag, driver=driver_id, vehicle=vehicle_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
+    Tag.create(id_tag=id_tag, driver=driver_id, vehicle=vehicle_id, company=company_id, expires_at=to_db(expires_at), parent_id_tag=parent_id_tag,
                token_type=token_type, max_concurrent_tx=max_concurrent_tx, note=note,
                created_at=to_db(now), updated_at=to_db(now))
     return get_tag(id_tag)
