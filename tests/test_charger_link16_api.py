@@ -256,3 +256,18 @@ async def test_the_token_is_the_actor_and_a_given_name_only_stands_beside_it(app
                             {"arguments": {}, "reason": "why not", "on_behalf_of": "mallory"})
     [entry] = await appliance.core.commands.actions("CP1")
     assert entry.actor == "api:tests (mallory)"
+
+
+async def test_a_command_waiting_when_the_connection_closes_is_offline_not_timed_out(appliance):
+    import asyncio
+
+    from tests.virtual_charger import raw16
+
+    await appliance.core.chargers.add("DROP1", "ocpp1.6-json")
+    async with raw16(appliance.url, "DROP1") as raw:
+        boot = await raw.call('[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
+        assert boot[2]["status"] == "Accepted"
+        pending = asyncio.create_task(appliance.core.commands.send("DROP1", "reset", {"hard": False}, actor="t"))
+        assert (await raw.answer())[2] == "Reset"  # it got the command, and never answers
+    result = await pending  # the connection closed with the command unanswered
+    assert result.status == "Offline" and "closed" in result.detail

@@ -71,6 +71,7 @@ class OcppJEndpoint:
         except (ConnectionClosed, ConnectionResetError):
             pass
         finally:
+            session.closed.set()  # commands still waiting for an answer give up now
             self.core.links.unregister(link)
             if self._sessions.get(identity, (None,))[0] is ws:
                 del self._sessions[identity]

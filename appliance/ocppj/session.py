@@ -43,6 +43,7 @@ class OcppJSession(ChargePoint):
         self._known_actions = frozenset(self.known_actions())
         self.frames_sent = 0
         self._after_tasks: set[asyncio.Task] = set()
+        self.closed = asyncio.Event()  # set by the endpoint when the connection is gone
 
     def known_actions(self) -> set[str]:
         """Every action the version defines, to tell NotSupported from NotImplemented."""
@@ -111,13 +112,27 @@ class OcppJSession(ChargePoint):
         CommandError: that is our caller's mistake, and nothing went to the charger."""
         sent_before = self.frames_sent
         try:
-            response = await self.call(payload, suppress=False)
+            response = await self._call_while_connected(payload)
         except OCPPError as e:
             if self.frames_sent == sent_before:
                 cause = (e.details or {}).get("cause", e.description) if isinstance(e.details, dict) else e.description
                 raise CommandError(f"not sent, the request breaks the OCPP {self.ocpp_version} schema: {cause}") from None
             return CommandResult(lk.CALL_ERROR, detail=f"{e.code}: {e.description}")
         return {k: v for k, v in dataclasses.asdict(response).items() if v is not None}
+
+    async def _call_while_connected(self, payload: Any) -> Any:
+        """The library's call, given up as soon as the connection closes: a command waiting on a
+        dead socket would otherwise hold its caller (and whatever it locked) for the full timeout."""
+        call = asyncio.ensure_future(self.call(payload, suppress=False))
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({call, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if not call.done():
+            call.cancel()
+            raise ConnectionError(f"the connection of charger {self.id} closed")
+        return call.result()
 
     async def _send(self, message: str) -> None:
         self.frames_sent += 1
