@@ -18,12 +18,14 @@ from appliance.ocpp15_soap.link import Ocpp15SoapLink
 from appliance.ocpp15_soap.links import SoapLinks
 from appliance.ocpp15_soap.soap_endpoint import SoapEndpoint
 from appliance.ocpp16.json_session import Ocpp16JsonSession
+from appliance.reader_service import ReaderService, parse_readers
+from appliance.rfid_reader.id_format import parse_form
 from appliance.ocpp16.soap_central_system import OCPP16
 from appliance.ocpp16.soap_link import Ocpp16SoapLink
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.web import api
-from appliance.web.keys import CORE
+from appliance.web.keys import CORE, READERS
 from appliance.web.middleware import api_token_auth, errors
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ def _core_ctx(settings: Settings):
         await core.chargers.load()
         await SoapLinks(core, {"ocpp1.5-soap": Ocpp15SoapLink, "ocpp1.6-soap": Ocpp16SoapLink}).start()
         await core.journal.start_tail()
+        readers = app[READERS] = ReaderService(parse_readers(settings.rfid_readers), parse_form(settings.rfid_id_form))
+        readers.start()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
         yield
@@ -71,6 +75,7 @@ def _core_ctx(settings: Settings):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app[OCPPJ].close_all()
+        await readers.stop()
         await core.chargers.flush_contacts()
         await core.close()
 
@@ -82,6 +87,8 @@ async def _close_charger_sockets(app: web.Application) -> None:
     # connected charger's websocket is such a handler: close them here, or SIGTERM takes a minute.
     if OCPPJ in app:
         await app[OCPPJ].close_all()
+    if READERS in app:
+        app[READERS].end_listeners()
 
 
 async def _ocppj_handler(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,7 @@ Each handler parses the request, makes one core call and returns JSON. Errors ar
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -16,7 +17,7 @@ from aiohttp import web
 from appliance.core.chargers import command_reach
 from appliance.core.services import Core
 from appliance.core.users import UserGroupError, expiry_from_text
-from appliance.web.keys import CORE, TOKEN_NAME
+from appliance.web.keys import CORE, READERS, TOKEN_NAME
 
 routes = web.RouteTableDef()
 
@@ -274,3 +275,45 @@ async def show_session(request: web.Request) -> web.Response:
     if record is None:
         raise not_found("such session")
     return reply(dict(to_jsonable(record), samples=to_jsonable(await core.transactions.samples(transaction_id))))
+
+
+# -- RFID readers the server owns (enrolment) -------------------------------------------------------
+
+@routes.get("/api/v1/readers")
+async def list_readers(request: web.Request) -> web.Response:
+    return reply(list(request.app[READERS].statuses.values()))
+
+
+@routes.get("/api/v1/readers/events")
+async def reader_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every tap (with the tag id and whose card it is, if enrolled) and every
+    change of a reader's state (unplugged, connected again)."""
+    readers, core = request.app[READERS], core_of(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue = readers.listen()
+    try:
+        for status in readers.statuses.values():  # where each reader stands now, first
+            await _send_event(response, {"type": "state", "reader": status.device, "state": status.state,
+                                         "detail": status.detail})
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), 15)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")  # proxies and browsers keep the stream open
+                continue
+            if event["type"] == "end":
+                break
+            if event["type"] == "tap":
+                known = await core.users.tag(event["id"])
+                event = dict(event, enrolled=to_jsonable(known) if known else None)
+            await _send_event(response, event)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        readers.unlisten(queue)
+    return response
+
+
+async def _send_event(response: web.StreamResponse, event: dict[str, Any]) -> None:
+    await response.write(f"event: {event['type']}\ndata: {json.dumps(event, default=str)}\n\n".encode())

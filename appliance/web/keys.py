@@ -3,8 +3,10 @@
 from aiohttp import web
 
 from appliance.core.services import Core
+from appliance.reader_service import ReaderService
 
 CORE = web.AppKey("core", Core)
+READERS = web.AppKey("readers", ReaderService)
 # The name of the API token a request came with. aiohttp 3.14 warns (once per key, an error under the
 # tests' filterwarnings) about plain string request keys; older versions have no RequestKey.
 TOKEN_NAME = web.RequestKey("token_name", str) if hasattr(web, "RequestKey") else "token_name"
