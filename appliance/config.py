@@ -41,8 +41,8 @@ class Settings:
     tls_key_file: Path = _setting(None, "PEM private key for tls_cert_file")
     local_list_sync: bool = _setting(True, "keep every charger's local authorization list in step with the user "
                                            "group (on connect, and within seconds of a change)")
-    rfid_readers: str = _setting("", "RFID readers the server owns for enrolment: DEVICE[=FAMILY],... "
-                                     "(e.g. /dev/rfid/ch340-usb-0_1_2=rdm6300); empty: none")
+    rfid_readers: str = _setting("", "RFID readers the server owns for enrolment: DEVICE[=FAMILY][@FORM],... "
+                                     "(e.g. /dev/rfid/ch340-usb-0_1_2=rdm6300@decimal:10/last4); empty: none")
     rfid_id_form: str = _setting("hex", "how the depot's chargers write a card's id: hex|decimal[-reversed][:WIDTH]"
                                         "[/last4]")
     public_url: str = _setting("", "the appliance's base URL as chargers reach it (e.g. http://10.0.0.2:8180); "
@@ -180,13 +180,15 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"setting timezone (from {source}): {value!r} is not a known time zone, "
                                 "e.g. Europe/Berlin or UTC") from None
-    if name == "rfid_id_form":
+    if name in ("rfid_id_form", "rfid_readers"):
         from appliance.rfid_reader.id_format import IdFormatError, parse_form
 
+        forms = [value] if name == "rfid_id_form" else [i.partition("@")[2] for i in value.split(",") if "@" in i]
         try:
-            parse_form(value)
+            for form in forms:
+                parse_form(form)
         except IdFormatError as e:
-            raise SettingsError(f"setting rfid_id_form (from {source}): {e}") from None
+            raise SettingsError(f"setting {name} (from {source}): {e}") from None
     if name == "public_url" and value:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:

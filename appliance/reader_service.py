@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.rfid_reader.id_format import IdFormat, IdFormatError, format_id, uid_from_decimal
+from appliance.rfid_reader.id_format import IdFormat, IdFormatError, format_id, parse_form, uid_from_decimal
 from appliance.rfid_reader.reader import Reader
 from appliance.rfid_reader.reads import CardRead
 
@@ -32,15 +32,19 @@ class ReaderStatus:
 class ReaderConfig:
     device: str
     family: str | None = None
+    form: IdFormat | None = None  # None: the setting rfid_id_form
 
 
 def parse_readers(text: str) -> list[ReaderConfig]:
-    """`DEVICE[=FAMILY],...` as the setting `rfid_readers` gives them."""
+    """`DEVICE[=FAMILY][@FORM],...` as the setting `rfid_readers` gives them (a reader whose cards the
+    chargers write in another form than the others gets its own)."""
     configs = []
     for item in (part.strip() for part in text.split(",")):
         if item:
+            item, _, form = item.partition("@")
             device, _, family = item.partition("=")
-            configs.append(ReaderConfig(device.strip(), family.strip() or None))
+            configs.append(ReaderConfig(device.strip(), family.strip() or None,
+                                        parse_form(form) if form.strip() else None))
     return configs
 
 
@@ -62,7 +66,7 @@ class ReaderService:
             reader = Reader(config.device, config.family,
                             on_state=lambda state, detail, s=status: self._state(s, state, detail))
             self._readers.append(reader)
-            thread = threading.Thread(target=self._run, args=(reader, status), name=f"rfid {config.device}",
+            thread = threading.Thread(target=self._run, args=(reader, status, config.form), name=f"rfid {config.device}",
                                       daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -86,19 +90,19 @@ class ReaderService:
         """Tell every listener the stream is over (server shutdown), so none holds the shutdown up."""
         self._deliver({"type": "end"})
 
-    def tag_id(self, read: CardRead) -> str:
-        """The tag id of a card as the depot's chargers write it (setting rfid_id_form)."""
+    def tag_id(self, read: CardRead, form: IdFormat | None = None) -> str:
+        """The tag id of a card as the depot's chargers write it (the reader's form, else rfid_id_form)."""
         uid = read.uid if read.uid is not None else uid_from_decimal(read.text)
         if uid is None:
             return read.text.strip().upper()
         try:
-            return format_id(uid, self.form)
+            return format_id(uid, form or self.form)
         except IdFormatError:
             return uid.hex().upper()
 
     # -- in the readers' threads ----------------------------------------------------------------
 
-    def _run(self, reader: Reader, status: ReaderStatus) -> None:
+    def _run(self, reader: Reader, status: ReaderStatus, form: IdFormat | None) -> None:
         while not self._stop.is_set():
             try:
                 read = reader.next_read(0.5)
@@ -109,7 +113,7 @@ class ReaderService:
             if read is not None:
                 status.family = read.family
                 self._emit({"type": "tap", "reader": reader.device, "family": read.family, "reader_text": read.text,
-                            "id": self.tag_id(read)})
+                            "id": self.tag_id(read, form)})
 
     def _state(self, status: ReaderStatus, state: str, detail: str) -> None:
         status.state, status.detail = state, detail

@@ -50,3 +50,17 @@ def test_bad_config_file(tmp_path, content, message):
 def test_public_url_must_be_an_http_url(tmp_path, value):
     with pytest.raises(SettingsError, match="public_url"):
         load_settings({"data_dir": tmp_path, "public_url": value}, environ={})
+
+
+@pytest.mark.parametrize("name, value", [("rfid_id_form", "octal"), ("rfid_readers", "/dev/ttyUSB0=ascii@hexx")])
+def test_rfid_forms_are_checked(tmp_path, name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"data_dir": tmp_path, name: value}, environ={})
+
+
+def test_readers_setting_with_families_and_forms():
+    from appliance.reader_service import parse_readers
+
+    first, second = parse_readers("/dev/rfid/a=rdm6300@decimal:10/last4, /dev/rfid/b")
+    assert (first.device, first.family, str(first.form)) == ("/dev/rfid/a", "rdm6300", "decimal:10/last4")
+    assert (second.device, second.family, second.form) == ("/dev/rfid/b", None, None)
