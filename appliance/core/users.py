@@ -57,13 +57,7 @@ class UserGroup:
         name = _required("user name", name)
 
         def add_sync() -> DriverRecord:
-            company_id = None
-            if company:
-                record = store.get_company(company)
-                if record is None:
-                    raise NotInUserGroup(f"no company {company!r}")
-                company_id = record.id
-            return store.add_driver(name, company_id, email, ev.utcnow())
+            return store.add_driver(name, self._company_id(company), email, ev.utcnow())
 
         return await self._change(add_sync, ev.UserGroupChanged("driver", name, "added"))
 
@@ -96,13 +90,18 @@ class UserGroup:
     async def vehicles(self, company: str | None = None) -> list[store.VehicleRecord]:
         return await self.db.read(store.list_vehicles, company)
 
+    @classmethod
+    def _company_id(cls, company: str | None) -> int | None:
+        return cls._id_of("company", company, store.get_company)
+
     @staticmethod
-    def _company_id(company: str | None) -> int | None:
-        if not company:
+    def _id_of(kind: str, name: str | None, get) -> int | None:
+        """The id of the named company, user or vehicle (None for no name); a name that is not there is an error."""
+        if not name:
             return None
-        record = store.get_company(company)
+        record = get(name)
         if record is None:
-            raise NotInUserGroup(f"no company {company!r}")
+            raise NotInUserGroup(f"no {kind} {name!r}")
         return record.id
 
     # -- tags -----------------------------------------------------------------------------
@@ -121,15 +120,9 @@ class UserGroup:
         parent = normalise_id_tag(parent_id_tag) if parent_id_tag else ""
 
         def add_sync() -> TagRecord:
-            driver_id = self._driver_id(driver)
-            vehicle_id = None
-            if vehicle:
-                record = store.get_vehicle(vehicle)
-                if record is None:
-                    raise NotInUserGroup(f"no vehicle {vehicle!r}")
-                vehicle_id = record.id
-            return store.add_tag(id_tag, driver_id, expires_at, parent, token_type, max_concurrent_tx, note,
-                                 ev.utcnow(), vehicle_id, self._company_id(company))
+            return store.add_tag(id_tag, self._driver_id(driver), expires_at, parent, token_type, max_concurrent_tx,
+                                 note, ev.utcnow(), self._id_of("vehicle", vehicle, store.get_vehicle),
+                                 self._company_id(company))
 
         return await self._change(add_sync, ev.TagChanged(id_tag, "added"))
 
@@ -157,14 +150,9 @@ class UserGroup:
     async def tags(self, driver: str | None = None, status: str | None = None) -> list[TagRecord]:
         return await self.db.read(store.list_tags, driver, status)
 
-    @staticmethod
-    def _driver_id(name: str | None) -> int | None:
-        if not name:
-            return None
-        driver = store.get_driver(name)
-        if driver is None:
-            raise NotInUserGroup(f"no user {name!r}")
-        return driver.id
+    @classmethod
+    def _driver_id(cls, name: str | None) -> int | None:
+        return cls._id_of("user", name, store.get_driver)
 
 
 def expiry_from_text(text: str, zone: dt.tzinfo) -> dt.datetime:
