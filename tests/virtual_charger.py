@@ -32,7 +32,25 @@ class ClientTransport:
         await self.ws.send_str(message)
 
 
-class VirtualCharger16(ChargePoint):
+class Answering:
+    """What every virtual charger does with a command: log it in `received`, answer per `answers[action]`
+    (a status string, or an OCPPError to answer with a CALLERROR; Accepted when not set)."""
+
+    received: list[tuple[str, dict[str, Any]]]
+    answers: dict[str, Any]
+
+    def _got(self, action: str, **kwargs: Any) -> Any:
+        self.received.append((action, kwargs))
+        answer = self.answers.get(action, "Accepted")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def last(self, action: str) -> dict[str, Any]:
+        return next(kw for a, kw in reversed(self.received) if a == action)
+
+
+class VirtualCharger16(Answering, ChargePoint):
     """Answers per `self.answers[action]` (a status string, or an OCPPError to answer with a CALLERROR);
     logs `received`. With `start_on_remote_start`, an accepted RemoteStartTransaction is followed by a
     StartTransaction, whose answers collect in `remote_started`."""
@@ -47,22 +65,12 @@ class VirtualCharger16(ChargePoint):
         self.start_on_remote_start = False
         self.remote_started: list[Any] = []
 
-    def _got(self, action: str, **kwargs: Any) -> Any:
-        self.received.append((action, kwargs))
-        answer = self.answers.get(action, "Accepted")
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
     def authorize_offline(self, id_tag: str) -> str:
         """What the charger decides alone, with the box out of reach (LocalAuthorizeOffline): its local
         list, and for a tag not on it, Accepted only if AllowOfflineTxForUnknownId says so."""
         if id_tag in self.local_list:
             return self.local_list[id_tag]
         return "Accepted" if self.configuration.get("AllowOfflineTxForUnknownId") == "true" else "Invalid"
-
-    def last(self, action: str) -> dict[str, Any]:
-        return next(kw for a, kw in reversed(self.received) if a == action)
 
     # -- what the CSMS may ask ---------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from tests.virtual_charger import ClientTransport, RawSocket, raw16, serving
+from tests.virtual_charger import Answering, ClientTransport, RawSocket, raw16, serving
 
 # (component, evse id, connector id, variable, variable instance); component instances are not modelled.
 Key = tuple[str, int | None, int | None, str, str | None]
@@ -115,7 +115,7 @@ def valid_value(var: Variable, value: str) -> bool:
     return checks.get(var.data_type, lambda: True)()
 
 
-class VirtualCharger201(ChargePoint):
+class VirtualCharger201(Answering, ChargePoint):
     """Answers per `self.answers[action]` (a status string, or an OCPPError to answer with a CALLERROR);
     logs `received`. With `start_on_remote_start`, an accepted RequestStartTransaction is followed by a
     TransactionEvent Started, whose answers collect in `remote_started`. With `send_reports` False, an
@@ -134,16 +134,6 @@ class VirtualCharger201(ChargePoint):
         self.remote_started: list[Any] = []
         self.send_reports = True
         self.reports_sent: list[tuple[str, int]] = []  # (action, requestId) once every part was answered
-
-    def _got(self, action: str, **kwargs: Any) -> Any:
-        self.received.append((action, kwargs))
-        answer = self.answers.get(action, "Accepted")
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def last(self, action: str) -> dict[str, Any]:
-        return next(kw for a, kw in reversed(self.received) if a == action)
 
     # -- what the CSMS may ask: transactions and the station ---------------------------------------
 
