@@ -75,6 +75,21 @@ class Settings:
     )
     timezone: str = _setting("UTC", "the depot's time zone (IANA name, e.g. Europe/Berlin): dates people give "
                              "and see are in it; storage and the wire stay UTC")
+    load_management: bool = _setting(True, "keep the chargers wired to circuits within the circuits' limits "
+                                           "(dynamic load management); without circuits it does nothing")
+    dlm_fallback_after_s: float = _setting(
+        600.0, "every charging limit falls back to the charger's safe share this long after the appliance last "
+        "renewed it, so a charger keeps the site safe when the appliance is down (renewed every half of it)", "s")
+    dlm_min_interval_s: float = _setting(5.0, "fewest seconds between two raises of one EVSE's limit "
+                                              "(cuts are sent at once)", "s")
+    dlm_hysteresis_a: float = _setting(1.0, "a raise smaller than this is not sent", "A")
+    dlm_ignore_tolerance_a: float = _setting(2.0, "a car measured drawing this much (or 10 %) over its limit "
+                                                  "twice in a row, after dlm_ignore_grace_s, flags its charger "
+                                                  "as ignoring profiles", "A")
+    dlm_ignore_grace_s: float = _setting(30.0, "time a charger has to bring a car down to a new limit", "s")
+    dlm_meter_interval_s: float = _setting(5.0, "how often site meters are read", "s")
+    dlm_meter_stale_s: float = _setting(30.0, "a site meter reading older than this is not trusted; the static "
+                                              "reserve applies again", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property

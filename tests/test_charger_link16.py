@@ -36,7 +36,7 @@ def logged(value: Any) -> Any:
         value = dataclasses.asdict(value)
     if isinstance(value, dict):
         return {k: logged(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [logged(v) for v in value]
     if isinstance(value, dt.datetime):
         return value.isoformat()

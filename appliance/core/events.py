@@ -109,6 +109,16 @@ class UserGroupChanged(Event):
 
 
 @dataclass(frozen=True)
+class LoadPlanChanged(Event):
+    """Load management's plan changed: a circuit, how a charger is wired, a priority, a session's
+    charge-first flag (subject: circuit, member, priority, session)."""
+
+    subject: str
+    name: str
+    change: str
+
+
+@dataclass(frozen=True)
 class ChargerReported(Event):
     """A charger sent a report kept in the store (security event, device event, charging need, ...)."""
 

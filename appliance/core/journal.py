@@ -18,7 +18,8 @@ from appliance.store.database import Database
 
 log = logging.getLogger(__name__)
 
-_KINDS = {"charger": ev.ChargerChanged, "tag": ev.TagChanged, "user_group": ev.UserGroupChanged}
+_KINDS = {"charger": ev.ChargerChanged, "tag": ev.TagChanged, "user_group": ev.UserGroupChanged,
+          "load_plan": ev.LoadPlanChanged}
 
 
 class Journal:

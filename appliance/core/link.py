@@ -9,6 +9,7 @@ turns it into its own charging profile.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +46,14 @@ class ChargingLimit:
     transaction_id: int | None = None
     start: dt.datetime | None = None
     duration_s: int | None = None
+    # Later periods of the same schedule: (seconds after start, limit). Load management uses them so
+    # a limit the appliance stops renewing falls back to a safe share by itself.
+    then: tuple[tuple[int, float], ...] = ()
+
+    def periods(self) -> list[tuple[int, float]]:
+        """(start offset s, limit) of every period, the first at 0; limits at most one decimal, as
+        both JSON schemas allow, rounded down so a limit never grows on the wire."""
+        return [(offset, math.floor(float(limit) * 10 + 1e-9) / 10) for offset, limit in ((0, self.limit), *self.then)]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from appliance.config import Settings
 from appliance.core.chargers import ChargerRegistry
+from appliance.core.circuits import Circuits
 from appliance.core.commands import ChargerCommands
 from appliance.core.commlog import CommLog
 from appliance.core.data_transfer import DataTransfers
@@ -44,6 +45,7 @@ class Core:
     device_model: DeviceModel
     reports: ChargerReports
     local_lists: LocalLists
+    circuits: Circuits
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -74,6 +76,7 @@ def open_core(settings: Settings) -> Core:
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
         reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
+        circuits=Circuits(db, bus, journal),
     )
 
 

@@ -55,11 +55,12 @@ def charging_profile(limit: ChargingLimit, for_remote_start: bool = False) -> di
     start = limit.start or dt.datetime.now(dt.timezone.utc)
     schedule: dict[str, Any] = {
         "charging_rate_unit": limit.unit,
-        "charging_schedule_period": [{"start_period": 0, "limit": round(float(limit.limit), 1)}],
+        "charging_schedule_period": [
+            {"start_period": offset, "limit": value, **({"number_phases": limit.number_phases}
+                                                        if limit.number_phases else {})}
+            for offset, value in limit.periods()],
         "start_schedule": to_wire_time(start),
     }
-    if limit.number_phases:
-        schedule["charging_schedule_period"][0]["number_phases"] = limit.number_phases
     if limit.duration_s:
         schedule["duration"] = limit.duration_s
     profile: dict[str, Any] = {

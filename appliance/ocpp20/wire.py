@@ -127,11 +127,11 @@ def charging_profile(limit: ChargingLimit, transaction_id: str | None = None,
     The single schedule takes the profile's id. The limit has at most one decimal (the schema's
     "at most one digit fraction").
     """
-    period: dict[str, Any] = {"start_period": 0, "limit": round(float(limit.limit), 1)}
-    if limit.number_phases:
-        period["number_phases"] = limit.number_phases
+    periods = [{"start_period": offset, "limit": value, **({"number_phases": limit.number_phases}
+                                                           if limit.number_phases else {})}
+               for offset, value in limit.periods()]
     schedule: dict[str, Any] = {"id": limit.profile_id, "charging_rate_unit": limit.unit,
-                                "charging_schedule_period": [period],
+                                "charging_schedule_period": periods,
                                 "start_schedule": to_wire_time(limit.start)}
     if limit.duration_s:
         schedule["duration"] = limit.duration_s

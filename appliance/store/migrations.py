@@ -71,6 +71,22 @@ def _v8_company_cards(db: SqliteDatabase) -> None:
         "tag", "company_id", ForeignKeyField(models.Company, null=True, field=models.Company.id, on_delete="SET NULL")))
 
 
+def _copy(field):
+    """A fresh field like a model's, for playhouse.migrate (a field belongs to one model)."""
+    return type(field)(default=field.default, constraints=field.constraints)
+
+
+def _v9_load_management(db: SqliteDatabase) -> None:
+    m = SqliteMigrator(db)
+    new_columns = [("company", models.Company.priority), ("driver", models.Driver.priority),
+                   ("vehicle", models.Vehicle.priority), ("transaction", models.Transaction.charge_first)]
+    apply_operations(*[
+        m.add_column(table, field.column_name, _copy(field)) for table, field in new_columns
+        # version 6 made the vehicle table from the model as it is now, priority included
+        if field.column_name not in {c.name for c in db.get_columns(table)}])
+    db.create_tables([models.Circuit, models.CircuitMember, models.EvseLimit, models.CircuitLoad])
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
@@ -81,6 +97,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (6, "vehicles, and tags that belong to a vehicle", _v6_vehicles),
     (7, "groups of chargers, open to named companies", _v7_charger_groups),
     (8, "cards enrolled to a company before anyone is given them", _v8_company_cards),
+    (9, "load management: circuits, how EVSEs are wired, limits in force, priorities", _v9_load_management),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

@@ -17,6 +17,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SQL,
     TextField,
 )
 
@@ -128,6 +129,8 @@ class StatusHistory(BaseModel):
 class Company(BaseModel):
     id = AutoField()
     name = CharField(max_length=100, unique=True)
+    # load management: a higher one is served first. A SQL default too, so raw inserts need not name it.
+    priority = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     created_at = DateTimeField()
 
 
@@ -136,6 +139,7 @@ class Driver(BaseModel):
     name = CharField(max_length=100, unique=True)
     company = ForeignKeyField(Company, null=True, backref="drivers", on_delete="SET NULL")
     email = CharField(max_length=200, default="")
+    priority = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     created_at = DateTimeField()
 
 
@@ -145,6 +149,7 @@ class Vehicle(BaseModel):
     id = AutoField()
     name = CharField(max_length=100, unique=True)  # fleet number or plate
     company = ForeignKeyField(Company, null=True, backref="vehicles", on_delete="SET NULL")
+    priority = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     created_at = DateTimeField()
 
 
@@ -223,6 +228,7 @@ class Transaction(BaseModel):
     charging_state = CharField(max_length=20, default="")  # 2.0.1: Charging, EVConnected, SuspendedEV, ...
     offline = BooleanField(default=False)  # some of its events were queued while the charger was offline
     remote_start_id = IntegerField(null=True)  # 2.0.1: the id of the RequestStartTransaction behind it
+    charge_first = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])  # load management: staff put it before every priority
     created_at = DateTimeField()
 
     class Meta:
@@ -334,6 +340,79 @@ class LocalListState(BaseModel):
     attempted_at = DateTimeField(null=True)
 
 
+class Circuit(BaseModel):
+    """A breaker of the site: the main at the root, sub-boards below it, EVSEs wired to them."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    # A circuit with sub-circuits or EVSEs cannot be removed (RESTRICT): the CLI says what hangs from it.
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT")
+    max_current_a = FloatField()  # per phase
+    phases = IntegerField(default=3)  # 1 or 3
+    phase = CharField(max_length=2, default="L1")  # the site phase a 1-phase circuit is on
+    reserve_a = FloatField(default=0.0)  # per phase: loads on it the appliance cannot control
+    min_current_a = FloatField(default=6.0)  # an EVSE that cannot get this gets nothing and waits (IEC 61851: 6 A)
+    voltage_v = FloatField(default=230.0)
+    meter_url = CharField(max_length=500, default="")  # a site meter whose reading replaces the reserve
+    meter_measures = CharField(max_length=8, default="other")  # other: the other loads; total: chargers included
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+class CircuitMember(BaseModel):
+    """How a charger's EVSEs are wired: evse_number 0 is every EVSE of it without a row of its own."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="circuit_members", on_delete="CASCADE")
+    evse_number = IntegerField(default=0)
+    circuit = ForeignKeyField(Circuit, backref="members", on_delete="RESTRICT")
+    max_current_a = FloatField(null=True)  # None: from the charger's reported power, else 32 A
+    phases = IntegerField(default=3)
+    phase = CharField(max_length=2, default="L1")  # 1-phase: the site phase it is wired to
+    rotation = CharField(max_length=3, default="RST")  # 3-phase: which site phases feed its L1, L2, L3
+    voltage_v = FloatField(default=230.0)
+    # OCPP 1.5 has no smart charging; some models take a current limit in a vendor configuration key.
+    throttle_key = CharField(max_length=50, default="")
+
+    class Meta:
+        indexes = ((("charger", "evse_number"), True),)
+
+
+class EvseLimit(BaseModel):
+    """What load management last got an EVSE to accept, so a restart knows what an absent charger
+    may still be drawing, and why a charger is not trusted."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    evse_number = IntegerField()
+    limit_a = FloatField(null=True)  # the limit in force (session profile, or the default one)
+    default_limit_a = FloatField(null=True)  # the default profile's start current
+    safe_share_a = FloatField(null=True)  # what its profiles fall back to when not renewed
+    accepted_at = DateTimeField(null=True)
+    flag = CharField(max_length=20, default="")  # '', rejects, ignores: held at its maximum
+    flag_detail = CharField(max_length=200, default="")
+    flagged_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("charger", "evse_number"), True),)
+
+
+class CircuitLoad(BaseModel):
+    """A circuit's load over time, per phase: what it may carry, what was allocated, what was measured."""
+
+    id = AutoField()
+    circuit = ForeignKeyField(Circuit, backref="load", on_delete="CASCADE")
+    at = DateTimeField()
+    available_a = TextField()  # JSON {phase: A}
+    allocated_a = TextField()
+    measured_a = TextField()
+    sessions = IntegerField(default=0)
+    waiting = IntegerField(default=0)  # sessions held back for lack of their minimum
+
+    class Meta:
+        indexes = ((("circuit", "at"), False),)
+
+
 class CommLog(BaseModel):
     """Every OCPP message in and out, pruned by age and count (see settings)."""
 
@@ -380,5 +459,5 @@ ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
-    ApiToken,
+    ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad,
 ]
