@@ -1,0 +1,1 @@
+"""Dynamic load management: allocation (pure) and the controller that applies it."""
