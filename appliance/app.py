@@ -18,14 +18,15 @@ from appliance.ocpp15_soap.link import Ocpp15SoapLink
 from appliance.ocpp15_soap.links import SoapLinks
 from appliance.ocpp15_soap.soap_endpoint import SoapEndpoint
 from appliance.ocpp16.json_session import Ocpp16JsonSession
+from appliance.dlm.controller import LoadController
 from appliance.reader_service import ReaderService, parse_readers
 from appliance.rfid_reader.id_format import parse_form
 from appliance.ocpp16.soap_central_system import OCPP16
 from appliance.ocpp16.soap_link import Ocpp16SoapLink
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
-from appliance.web import api
-from appliance.web.keys import CORE, READERS
+from appliance.web import api, circuits_api
+from appliance.web.keys import CORE, DLM, READERS
 from appliance.web.middleware import api_token_auth, errors
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_route("POST", path, _soap_handler)
         app.router.add_route("GET", path, _soap_handler)
     app.router.add_routes(api.routes)
+    app.router.add_routes(circuits_api.routes)
     return app
 
 
@@ -66,6 +68,9 @@ def _core_ctx(settings: Settings):
         await core.journal.start_tail()
         readers = app[READERS] = ReaderService(parse_readers(settings.rfid_readers), parse_form(settings.rfid_id_form))
         readers.start()
+        if settings.load_management:
+            dlm = app[DLM] = LoadController(core, settings)
+            await dlm.start()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
         yield
@@ -76,6 +81,8 @@ def _core_ctx(settings: Settings):
                 await task
         await app[OCPPJ].close_all()
         await readers.stop()
+        if DLM in app:
+            await app[DLM].close()
         await core.chargers.flush_contacts()
         await core.close()
 

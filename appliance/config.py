@@ -80,6 +80,8 @@ class Settings:
     dlm_fallback_after_s: float = _setting(
         600.0, "every charging limit falls back to the charger's safe share this long after the appliance last "
         "renewed it, so a charger keeps the site safe when the appliance is down (renewed every half of it)", "s")
+    dlm_turn_s: float = _setting(900.0, "when not every waiting car can get its minimum, how long a car charges "
+                                        "before one that waits gets its turn", "s")
     dlm_min_interval_s: float = _setting(5.0, "fewest seconds between two raises of one EVSE's limit "
                                               "(cuts are sent at once)", "s")
     dlm_hysteresis_a: float = _setting(1.0, "a raise smaller than this is not sent", "A")

@@ -49,6 +49,9 @@ class Answering:
     def last(self, action: str) -> dict[str, Any]:
         return next(kw for a, kw in reversed(self.received) if a == action)
 
+    def profile_changed(self) -> None:
+        """Called when an accepted charging profile takes effect; tests that watch limits hook in here."""
+
 
 class VirtualCharger16(Answering, ChargePoint):
     """Answers per `self.answers[action]` (a status string, or an OCPPError to answer with a CALLERROR);
@@ -64,6 +67,8 @@ class VirtualCharger16(Answering, ChargePoint):
         self.local_list: dict[str, str] = {}  # idTag -> status
         self.start_on_remote_start = False
         self.remote_started: list[Any] = []
+        self.profiles: dict[int, tuple[int, dict[str, Any]]] = {}  # profile id -> (connector id, profile)
+        self.profile_delay_s = 0.0  # how long it takes to apply a profile (and answer)
 
     def authorize_offline(self, id_tag: str) -> str:
         """What the charger decides alone, with the box out of reach (LocalAuthorizeOffline): its local
@@ -143,12 +148,23 @@ class VirtualCharger16(Answering, ChargePoint):
         return call_result.GetLocalListVersion(list_version=self.local_list_version)
 
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(self, **kw):
-        return call_result.SetChargingProfile(status=self._got("SetChargingProfile", **kw))
+    async def on_set_charging_profile(self, connector_id, cs_charging_profiles, **kw):
+        await asyncio.sleep(self.profile_delay_s)
+        answer = self._got("SetChargingProfile", connector_id=connector_id, cs_charging_profiles=cs_charging_profiles,
+                           **kw)
+        if answer == "Accepted":
+            self.profiles[cs_charging_profiles["charging_profile_id"]] = (connector_id, cs_charging_profiles)
+            self.profile_changed()
+        return call_result.SetChargingProfile(status=answer)
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **kw):
-        return call_result.ClearChargingProfile(status=self._got("ClearChargingProfile", **kw))
+        answer = self._got("ClearChargingProfile", **kw)
+        if answer == "Accepted":
+            for pid in [pid for pid, (connector, _) in self.profiles.items()
+                        if kw.get("id") in (None, pid) and kw.get("connector_id") in (None, connector)]:
+                del self.profiles[pid]
+        return call_result.ClearChargingProfile(status=answer)
 
     @on(Action.get_composite_schedule)
     def on_get_composite_schedule(self, connector_id, duration, **kw):

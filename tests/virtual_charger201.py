@@ -8,6 +8,7 @@ and records what it got, so tests can check both the wire and the appliance's re
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from contextlib import asynccontextmanager
@@ -127,6 +128,7 @@ class VirtualCharger201(Answering, ChargePoint):
         self.answers: dict[str, Any] = {}
         self.variables = device_model()
         self.profiles: dict[int, tuple[int, dict[str, Any]]] = {}  # profile id -> (evse id, profile)
+        self.profile_delay_s = 0.0  # how long it takes to apply a profile (and answer)
         self.local_list: dict[str, dict[str, Any]] = {}  # idToken -> idTokenInfo
         self.local_list_version = 0
         self.transactions: set[str] = set()  # ongoing transaction ids, as this station minted them
@@ -300,13 +302,15 @@ class VirtualCharger201(Answering, ChargePoint):
     # -- smart charging and the local list ---------------------------------------------------------
 
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(self, evse_id, charging_profile, **kw):
+    async def on_set_charging_profile(self, evse_id, charging_profile, **kw):
+        await asyncio.sleep(self.profile_delay_s)
         answer = self._got("SetChargingProfile", evse_id=evse_id, charging_profile=charging_profile, **kw)
         if "SetChargingProfile" not in self.answers and charging_profile["charging_profile_purpose"] == "TxProfile" \
                 and charging_profile.get("transaction_id") not in self.transactions:
             answer = "Rejected"  # K01: a TxProfile must name an ongoing transaction
         if answer == "Accepted":
             self.profiles[charging_profile["id"]] = (evse_id, charging_profile)
+            self.profile_changed()
         return call_result.SetChargingProfile(status=answer)
 
     @on(Action.clear_charging_profile)

@@ -109,7 +109,7 @@ class Circuits:
     # -- wiring ---------------------------------------------------------------------------
 
     async def assign(self, circuit: str, identity: str, evse_number: int = 0, *, phases: int | None = None,
-                     phase: str = "L1", rotation: str = "RST", max_current_a: float | None = None,
+                     phase: str | None = None, rotation: str = "RST", max_current_a: float | None = None,
                      voltage_v: float = 230.0, throttle_key: str = "") -> list[MemberRecord]:
         """Wire a charger (evse_number 0: all its EVSEs) or one of its EVSEs to a circuit."""
         if evse_number < 0:
@@ -129,7 +129,7 @@ class Circuits:
             if charger is None:
                 raise NotInPlan(f"no charger {identity!r}")
             n_phases = phases if phases is not None else (target.phases if target.phases == 1 else 3)
-            wired_phase = target.phase if target.phases == 1 and phase == "L1" else phase
+            wired_phase = phase or (target.phase if target.phases == 1 else "L1")
             _check_member_phase(n_phases, wired_phase, target)
             store.assign(charger.id, evse_number, target.id, max_current_a=max_current_a, phases=n_phases,
                          phase=wired_phase, rotation=rotation, voltage_v=voltage_v, throttle_key=throttle_key)

@@ -8,13 +8,14 @@ import logging
 from aiohttp import web
 
 from appliance.core.chargers import ChargerError
+from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
 from appliance.core.users import UserGroupError
 from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (ChargerError, UserGroupError, CommandError)
+USER_ERRORS = (ChargerError, UserGroupError, CommandError, PlanError)
 
 
 def _error(status: int, message: str) -> web.Response:
