@@ -181,3 +181,35 @@ async def test_a_site_meter_reading_replaces_the_static_reserve(start_appliance,
         # The meter goes quiet: after dlm_meter_stale_s the static reserve (1 A) applies again.
         await server.close()
         await wait_for(lambda: tx_limit(cp, 1, tx) == pytest.approx(31.0))
+
+
+async def test_an_ocpp15_charger_is_counted_at_its_maximum(start_appliance, tmp_path):
+    app = await make_depot(start_appliance, tmp_path, ["NEW16"])
+    await app.core.chargers.add("OLD15", "ocpp1.5-soap")
+    await app.core.circuits.assign("main", "OLD15", max_current_a=16.0)
+    async with connect16(app.url, "NEW16") as cp:
+        tx = await start(cp, "TAG-1")
+        await wait_for(lambda: tx_limit(cp, 1, tx) == 16.0)
+        old = evse_status(app, "OLD15")
+        assert (old["control"], old["mode"], old["held_a"]) == ("none", "held", 16.0)
+
+
+async def test_bad_plans_through_the_api_get_a_clear_400(start_appliance, tmp_path):
+    app = await make_depot(start_appliance, tmp_path, ["API1"])
+    for method, path, body, message in [
+        ("POST", "/api/v1/circuits", {"name": "x"}, "max_current_a is required"),
+        ("POST", "/api/v1/circuits", {"name": "x", "max_current_a": "lots"}, "max_current_a must be a number"),
+        ("POST", "/api/v1/circuits", {"name": "x", "max_current_a": 10, "phases": 2}, "1 or 3 phases"),
+        ("POST", "/api/v1/circuits", {"name": "x", "max_current_a": 10, "meter_url": "modbus-tcp://h"},
+         "meter_url"),
+        ("PATCH", "/api/v1/circuits/main", {"reserve_a": 40}, "reserve must be less"),
+        ("POST", "/api/v1/circuits/main/members", {"charger": "API1", "rotation": "XYZ"}, "phase rotation"),
+        ("PUT", "/api/v1/priorities/company/Blue Taxi", {"priority": 1000}, "-100 to 100"),
+        ("POST", "/api/v1/sessions/1/charge-first", {"on": "yes"}, "on must be true or false"),
+    ]:
+        status, answer = await app.api(method, path, body)
+        assert status == 400 and message in answer["error"], (path, body, answer)
+    status, answer = await app.api("GET", "/api/v1/circuits/nowhere")
+    assert status == 404 and "no circuit 'nowhere'" in answer["error"]
+    status, answer = await app.api("DELETE", "/api/v1/circuits/main")
+    assert status == 400 and "still feeds charger(s) API1" in answer["error"]

@@ -72,7 +72,7 @@ class Circuits:
 
         def edit_sync() -> CircuitRecord:
             current = self._circuit_sync(name)
-            merged = {**{f: getattr(current, f) for f in store.CIRCUIT_FIELDS}, **values}
+            merged = _circuit_fields({**{f: getattr(current, f) for f in store.CIRCUIT_FIELDS}, **values})
             parent_name = None if no_parent else (parent if parent is not None else current.parent)
             parent_record = self._parent_sync(parent_name)
             if parent_record and name in self._ancestors_sync(parent_record.name):
