@@ -115,8 +115,11 @@ def test_step(policy, expected):
                  id="last limit unknown: max"),
     pytest.param(ev("A", 20), Demand("A", measured_a={"L1": 5, "L2": 5, "L3": 5}, last_limit_a=16), 7.0, PHASES,
                  id="drawing less: draw + headroom"),
-    pytest.param(ev("A", 20), Demand("A", measured_a={"L1": 14, "L2": 14, "L3": 14}, last_limit_a=16), 20.0, PHASES,
+    pytest.param(ev("A", 20), Demand("A", measured_a={"L1": 15, "L2": 15, "L3": 15}, last_limit_a=16), 20.0, PHASES,
                  id="exactly the margin below is not less"),
+    # capped at draw + headroom and still drawing the same: stays capped (no raise-cut flapping)
+    pytest.param(ev("A", 20), Demand("A", measured_a={"L1": 10, "L2": 10, "L3": 10}, last_limit_a=12), 12.0, PHASES,
+                 id="a capped car that draws the same stays capped"),
     pytest.param(ev("A", 20), Demand("A", measured_a={"L1": 0.5, "L2": 0, "L3": 0}, last_limit_a=16), 6.0, PHASES,
                  id="not drawing: its minimum, counted on all phases"),
     pytest.param(ev("A", 8), Demand("A", measured_a={"L1": 7, "L2": 7, "L3": 7}, last_limit_a=16), 8.0, PHASES,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from appliance.dlm.allocation import PHASES, ROTATIONS, Circuit, Demand, Evse, Held, Policy, allocate
 
 POLICY = Policy()
-MARGIN_D, HEADROOM_D, IN_USE_D = 20, 20, 10  # the default policy's margins in deci-amps
+MARGIN_D, HEADROOM_D, IN_USE_D = 10, 20, 10  # the default policy's margins in deci-amps
 
 
 def deci(value_a: float) -> int:
@@ -93,7 +93,7 @@ def model(circuits, evses, demands, held):
     for d in demands:
         e = evse_of[d.evse]
         cap = deci(e.max_a)
-        if d.measured_a and d.last_limit_a is not None and max(d.measured_a.values()) < d.last_limit_a - 2.0:
+        if d.measured_a and d.last_limit_a is not None and max(d.measured_a.values()) < d.last_limit_a - MARGIN_D / 10:
             cap = max(deci(e.min_a), min(cap, deci(max(d.measured_a.values())) + HEADROOM_D))
         in_use = [i for i, label in enumerate(PHASES) if deci(d.measured_a.get(label, 0)) >= IN_USE_D]
         if len(e.phases) == 1 or not in_use:

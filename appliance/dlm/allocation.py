@@ -101,8 +101,10 @@ class Held:
 @dataclass(frozen=True)
 class Policy:
     step_a: float = 0.1          # limits are multiples of this (charging profiles carry one decimal)
-    unused_margin_a: float = 2.0 # a car drawing this much less than its limit on every phase takes less than offered
+    unused_margin_a: float = 1.0 # a car drawing this much less than its limit on every phase takes less than offered
     headroom_a: float = 2.0      # ... and is then offered what it draws plus this (at least its min, at most its max)
+    # The margin is below the headroom so a capped car that keeps drawing the same stays capped; with
+    # them equal it would look like it used its whole limit and be raised, then capped, at every reading.
     phase_in_use_a: float = 1.0  # measured, a phase under this is not in use by the car (if at least one phase is)
 
 
