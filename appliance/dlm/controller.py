@@ -132,7 +132,7 @@ class LoadController:
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._recorded_at = -math.inf
-        self._recorded_waiting: dict[str, int] = {}
+        self._recorded_waiting: tuple = ()
         self._run_lock = asyncio.Lock()
         self._charger_ids: list[int] = []
 
@@ -547,11 +547,11 @@ class LoadController:
 
     async def _record_load(self, now: dt.datetime) -> None:
         """A circuit's load goes to its history once a minute, and whenever who waits changes."""
-        status = self.circuit_status()
-        waiting = {c["name"]: len(c["waiting"]) for c in status}
+        waiting = tuple(self.result.waiting) if self.result else ()
         if time.monotonic() - self._recorded_at < LOAD_RECORD_EVERY_S and waiting == self._recorded_waiting:
             return
         self._recorded_at, self._recorded_waiting = time.monotonic(), waiting
+        status = self.circuit_status()
         await self.core.circuits.record_load([
             LoadRecord(c["name"], now, c["available_a"], c["allocated_a"], c["measured_a"], c["sessions"],
                        len(c["waiting"])) for c in status])
@@ -611,11 +611,13 @@ class LoadController:
         circuits = {c.id: c for c in self._circuits_now()} if self.model.circuits else {}
         out = []
         stale_before = time.monotonic() - self.settings.dlm_meter_stale_s
+        on_circuit: dict[str, list] = {}
+        for key, info in sorted(self.model.evses.items()):
+            on_circuit.setdefault(info.circuit, []).append((key, info))
         for name, record in sorted(self.model.records.items()):
             circuit = circuits[name]
             below = self.model.subtree(name)
-            evses = [self._evse_status(key, info) for key, info in sorted(self.model.evses.items())
-                     if info.circuit == name]
+            evses = [self._evse_status(key, info) for key, info in on_circuit.get(name, [])]
             measured = self._measured_by_phase(below)
             watch = self.meters.get(name)
             out.append({
