@@ -129,6 +129,7 @@ class LoadController:
         self._reload_sessions = True
         self._renew_all = True
         self._deferred = False  # a raise was held back by the rate limit
+        self._metered = False  # meter values came since the last run
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._recorded_at = -math.inf
@@ -218,8 +219,15 @@ class LoadController:
             return
         state = self._state(key)
         state.measured_a, state.measured_at = dict(event.current_a), time.monotonic()
+        flagged = state.flag
         self._check_obeys(info, state)
-        self._dirty.set()
+        if state.flag != flagged:
+            self._dirty.set()
+        else:
+            # A depot's chargers send meter values all the time and nothing in them is urgent (cuts
+            # come from starts, stops and connections): they are taken in at the next tick, which is
+            # as often as raises may go out anyway.
+            self._metered = True
 
     def _check_obeys(self, info: plans.EvseInfo, state: EvseState) -> None:
         """A car measured over its limit twice in a row, after the charger had time to bring it
@@ -265,6 +273,7 @@ class LoadController:
             await asyncio.sleep(DEBOUNCE_S)
             async with self._run_lock:
                 self._dirty.clear()
+                self._metered = False
                 try:
                     await self.run_once()
                 except Exception:
@@ -279,7 +288,7 @@ class LoadController:
             await asyncio.sleep(interval_s)
             deadline = profiles.renewal_deadline(ev.utcnow(), self.settings.dlm_fallback_after_s)
             waiting = bool(self.result and self.result.waiting)
-            if self.model.evses and (waiting or self._deferred or deadline != self._deadline):
+            if self.model.evses and (waiting or self._deferred or self._metered or deadline != self._deadline):
                 self._dirty.set()
 
     async def run_once(self) -> None:
