@@ -64,6 +64,9 @@ class EvseState:
     measured_at: float = -math.inf  # monotonic
     target_a: float | None = None  # what the last run gave it
     dirty: bool = False  # to be saved
+    # Bumped when the charger (re)connects or reboots: an answer to a profile sent before that says
+    # nothing about what it holds now.
+    epoch: int = 0
 
     def in_force(self, session: ActiveSession | None, max_a: float) -> float:
         if session is not None and self.tx_of == session.transaction_id and self.tx_a is not None:
@@ -207,6 +210,7 @@ class LoadController:
         for key, state in self.states.items():
             if key[0] == identity:
                 state.tx_a = state.default_a = state.tx_of = None
+                state.epoch += 1
                 if clear_flags and state.flag:
                     state.flag, state.flag_detail, state.flagged_at = "", "", None
                 state.dirty = True
@@ -486,10 +490,16 @@ class LoadController:
         """Send the changes at once; the EVSEs that did not take theirs, with what they may still draw."""
         if not changes:
             return {}
+        epochs = [self.states[c.key].epoch for c in changes]
         results = await asyncio.gather(*(self._send(c, now) for c in changes))
         failed = {}
-        for change, result in zip(changes, results):
+        for change, result, epoch in zip(changes, results, epochs):
             state = self.states[change.key]
+            if state.epoch != epoch:
+                self._dirty.set()  # it reconnected meanwhile: what it holds is unknown again
+                if cuts:
+                    failed[change.key] = self.model.evses[change.key].model.max_a
+                continue
             if result.ok:
                 self._accepted(change, state, now, cuts)
                 continue
