@@ -10,7 +10,7 @@ from appliance.core.journal import Journal
 from appliance.store import chargers as charger_store
 from appliance.store import circuits as store
 from appliance.store.circuits import CircuitRecord, MemberRecord
-from appliance.store.database import Database, is_constraint_error
+from appliance.store.database import Database
 
 SITE_PHASES = ("L1", "L2", "L3")
 ROTATIONS = ("RST", "RTS", "SRT", "STR", "TRS", "TSR")
@@ -33,19 +33,7 @@ class Circuits:
         self.journal = journal
 
     async def _change(self, fn, event: ev.LoadPlanChanged):
-        def change_sync():
-            result = fn()
-            self.journal.record_sync(event)
-            return result
-
-        try:
-            result = await self.db.write(change_sync)
-        except Exception as e:
-            if is_constraint_error(e):
-                raise PlanError(f"{event.subject} {event.name!r} already exists") from None
-            raise
-        self.bus.publish(event)
-        return result
+        return await self.journal.change(fn, event, lambda: PlanError(f"{event.subject} {event.name!r} already exists"))
 
     # -- circuits -------------------------------------------------------------------------
 

@@ -11,10 +11,11 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from typing import Any, Callable
 
 from appliance.core import events as ev
 from appliance.store import logs as log_store
-from appliance.store.database import Database
+from appliance.store.database import Database, is_constraint_error
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,23 @@ class Journal:
         """Write the event to the journal; call inside the write that made the change."""
         kind = next(k for k, cls in _KINDS.items() if isinstance(event, cls))
         log_store.journal(ev.utcnow(), self.origin, kind, event.__dict__)
+
+    async def change(self, fn: Callable[[], Any], event: ev.Event, conflict: Callable[[], Exception]) -> Any:
+        """Make a change (`fn`, in the writer thread) and journal its event in the same transaction, then
+        publish it; a uniqueness conflict raises `conflict()` (what already exists, in words)."""
+        def change_sync():
+            result = fn()
+            self.record_sync(event)
+            return result
+
+        try:
+            result = await self.db.write(change_sync)
+        except Exception as e:
+            if is_constraint_error(e):
+                raise conflict() from None
+            raise
+        self.bus.publish(event)
+        return result
 
     async def start_tail(self) -> None:
         self._last_id = await self.db.read(log_store.journal_head)

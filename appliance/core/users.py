@@ -8,7 +8,7 @@ from appliance.core import events as ev
 from appliance.core.authorization import normalise_id_tag
 from appliance.core.journal import Journal
 from appliance.store import users as store
-from appliance.store.database import Database, is_constraint_error
+from appliance.store.database import Database
 from appliance.store.users import CompanyRecord, DriverRecord, TagRecord
 
 TOKEN_TYPES = ("ISO14443", "ISO15693", "eMAID", "Central", "KeyCode", "MacAddress", "Local", "NoAuthorization")
@@ -29,19 +29,7 @@ class UserGroup:
         self.journal = journal
 
     async def _change(self, fn, event: ev.Event):
-        def change_sync():
-            result = fn()
-            self.journal.record_sync(event)
-            return result
-
-        try:
-            result = await self.db.write(change_sync)
-        except Exception as e:
-            if is_constraint_error(e):
-                raise UserGroupError(_describe_conflict(event)) from None
-            raise
-        self.bus.publish(event)
-        return result
+        return await self.journal.change(fn, event, lambda: UserGroupError(_describe_conflict(event)))
 
     # -- companies and drivers ------------------------------------------------------------
 
