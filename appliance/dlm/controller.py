@@ -32,7 +32,8 @@ from appliance.core import link as lk
 from appliance.dlm import allocation as alloc
 from appliance.dlm import plan as plans
 from appliance.dlm import profiles
-from appliance.dlm.site_meter import MeterError, MeterSource, parse_source
+from appliance.dlm.meter_watch import SiteMeters
+from appliance.dlm.site_meter import MeterSource, parse_source
 from appliance.store.circuits import ActiveSession, EvseLimitRecord, LoadRecord
 
 log = logging.getLogger(__name__)
@@ -87,18 +88,6 @@ class Turn:
     waiting_since: float | None = None
 
 
-@dataclass
-class MeterWatch:
-    source: MeterSource | None
-    url: str
-    measures: str
-    current_a: dict[str, float] = field(default_factory=dict)
-    read_at: float = -math.inf  # monotonic
-    error: str = ""
-    stale: bool = False
-    task: asyncio.Task | None = None
-
-
 @dataclass(frozen=True)
 class Change:
     key: Key
@@ -119,7 +108,8 @@ class LoadController:
         self.sessions: dict[Key, ActiveSession] = {}
         self.states: dict[Key, EvseState] = {}
         self.turns: dict[int, Turn] = {}
-        self.meters: dict[str, MeterWatch] = {}
+        self.meters = SiteMeters(open_meter, settings.dlm_meter_interval_s, settings.dlm_meter_stale_s,
+                                 on_change=lambda: self._dirty.set())
         self.result: alloc.Allocation | None = None
         self.idle_allowance: dict[Key, float] = {}
         self.held: dict[Key, alloc.Held] = {}
@@ -162,13 +152,10 @@ class LoadController:
         self._dirty.set()
 
     async def close(self) -> None:
-        for task in self._tasks + [m.task for m in self.meters.values() if m.task]:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *[m.task for m in self.meters.values() if m.task],
-                             return_exceptions=True)
-        for watch in self.meters.values():
-            if watch.source is not None:
-                await watch.source.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.meters.close()
         await self._save_states()
 
     def poke(self) -> None:
@@ -347,7 +334,7 @@ class LoadController:
             self.model = plans.Model((), {}, {})
         self.safe = plans.safe_shares(self.model) if self.model.evses else {}
         self._renew_all = True
-        await self._watch_meters(circuits)
+        await self.meters.watch(circuits)
 
     # -- allocation -----------------------------------------------------------------------------
 
@@ -411,11 +398,10 @@ class LoadController:
 
     def _circuits_now(self) -> tuple[alloc.Circuit, ...]:
         """The circuits with a live site meter's reading in place of their static reserve."""
-        stale_before = time.monotonic() - self.settings.dlm_meter_stale_s
         out = []
         for circuit in self.model.circuits:
-            watch = self.meters.get(circuit.id)
-            if watch is None or watch.read_at < stale_before:
+            watch = self.meters.fresh(circuit.id)
+            if watch is None:
                 out.append(circuit)
                 continue
             other = dict(watch.current_a)
@@ -575,52 +561,6 @@ class LoadController:
             LoadRecord(c["name"], now, c["available_a"], c["allocated_a"], c["measured_a"], c["sessions"],
                        len(c["waiting"])) for c in status])
 
-    # -- site meters ----------------------------------------------------------------------------
-
-    async def _watch_meters(self, circuits) -> None:
-        wanted = {c.name: (c.meter_url, c.meter_measures) for c in circuits if c.meter_url}
-        for name in list(self.meters):
-            watch = self.meters[name]
-            if wanted.get(name, (None,))[0] != watch.url:
-                if watch.task:
-                    watch.task.cancel()
-                if watch.source is not None:
-                    await watch.source.close()
-                del self.meters[name]
-        for name, (url, measures) in wanted.items():
-            if name in self.meters:
-                self.meters[name].measures = measures
-                continue
-            try:
-                watch = MeterWatch(self.open_meter(url), url, measures)
-            except ValueError as e:
-                self.meters[name] = MeterWatch(None, url, measures, error=f"cannot use this meter: {e}")
-                continue
-            watch.task = asyncio.create_task(self._read_meter_forever(name, watch), name=f"site-meter-{name}")
-            self.meters[name] = watch
-
-    async def _read_meter_forever(self, circuit: str, watch: MeterWatch) -> None:
-        while True:
-            try:
-                reading = await watch.source.read()
-                changed = any(abs(reading.current_a.get(p, 0.0) - watch.current_a.get(p, 0.0)) >= 0.5
-                              for p in set(reading.current_a) | set(watch.current_a))
-                watch.current_a, watch.read_at, watch.error = dict(reading.current_a), time.monotonic(), ""
-                watch.stale = False
-                if changed:
-                    self._dirty.set()
-            except MeterError as e:
-                if watch.error != str(e):
-                    log.warning("site meter of circuit %s: %s", circuit, e)
-                watch.error = str(e)
-                if not watch.stale and time.monotonic() - watch.read_at > self.settings.dlm_meter_stale_s:
-                    watch.stale = True
-                    self._dirty.set()  # the static reserve applies again
-            except Exception as e:  # a meter must never stop load management
-                log.exception("site meter of circuit %s failed", circuit)
-                watch.error = f"unexpected: {e}"
-            await asyncio.sleep(self.settings.dlm_meter_interval_s)
-
     # -- what staff see -------------------------------------------------------------------------
 
     def circuit_status(self) -> list[dict[str, Any]]:
@@ -629,7 +569,6 @@ class LoadController:
         result = self.result
         circuits = {c.id: c for c in self._circuits_now()} if self.model.circuits else {}
         out = []
-        stale_before = time.monotonic() - self.settings.dlm_meter_stale_s
         on_circuit: dict[str, list] = {}
         for key, info in sorted(self.model.evses.items()):
             on_circuit.setdefault(info.circuit, []).append((key, info))
@@ -646,7 +585,7 @@ class LoadController:
                 "reserve_now_a": {p: round(v, 1) for p, v in circuit.reserve_a.items()},
                 "meter": None if watch is None else {
                     "url": watch.source.url if watch.source else watch.url, "measures": watch.measures,
-                    "current_a": watch.current_a, "fresh": watch.read_at >= stale_before, "error": watch.error},
+                    "current_a": watch.current_a, "fresh": self.meters.fresh(name) is not None, "error": watch.error},
                 "available_a": dict(result.available.get(name, {})) if result else {},
                 "allocated_a": {p: round(v, 1) for p, v in (result.allocated.get(name, {}) if result else {}).items()},
                 "measured_a": {p: round(measured.get(p, 0.0), 1) for p in circuit.phases},
