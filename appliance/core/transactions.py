@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from appliance.core import events as ev
 from appliance.core import metering
@@ -72,6 +73,13 @@ class TransactionService:
         self.db = db
         self.bus = bus
         self.registry = registry
+        # Called in the writer thread, inside the commit that finishes (or, later, changes) a finished
+        # session: billing writes its charge detail record there, so none is ever lost or made twice.
+        self.finished_sync: list[Callable[[int], None]] = []
+
+    def _finished(self, transaction_id: int) -> None:
+        for hook in self.finished_sync:
+            hook(transaction_id)
 
     async def authorize(self, identity: str, id_tag: str) -> AuthResult:
         auth = await self.db.read(authorize_sync, id_tag, ev.utcnow(), charger_pk=self.registry.live[identity].pk)
@@ -145,6 +153,7 @@ class TransactionService:
             energy_wh = max(0, meter_stop_wh - tx.meter_start_wh)
             store.finish(tx.id, stopped_at, meter_stop_wh, energy_wh, reason or "Local", stop_tag,
                          auth.status.value if auth else "")
+            self._finished(tx.id)
             return StopOutcome(tx.id, auth), store.get(tx.id)
 
         outcome, finished = await self.db.write(stop_sync)
@@ -181,7 +190,10 @@ class TransactionService:
             if info.samples:
                 store.insert_samples(charger_pk, connector, tx_id, list(info.samples))
             store.rebuild_from_events(tx_id)
-            return EventOutcome(tx_id, auth), before, store.get(tx_id)
+            after = store.get(tx_id)
+            if after.stopped_at is not None:
+                self._finished(tx_id)  # ended now, or a late event changed an ended session
+            return EventOutcome(tx_id, auth), before, after
 
         outcome, before, after = await self.db.write(event_sync)
         self._note_if_unknown(identity, id_tag, outcome.auth)
@@ -231,6 +243,7 @@ class TransactionService:
                 meter = tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start_wh
                 store.finish(tx.id, tx.last_meter_at or tx.started_at, meter, max(0, meter - tx.meter_start_wh),
                              STUCK, "", "")
+                self._finished(tx.id)
             return [store.get(tx.id) for tx in stuck]
 
         finished = await self.db.write(finish_sync)

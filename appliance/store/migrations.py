@@ -87,6 +87,11 @@ def _v9_load_management(db: SqliteDatabase) -> None:
     db.create_tables([models.Circuit, models.CircuitMember, models.EvseLimit, models.CircuitLoad])
 
 
+def _v10_billing(db: SqliteDatabase) -> None:
+    db.create_tables([models.Tariff, models.TariffGroup, models.TariffRule, models.EvseTariff,
+                      models.ChargeDetailRecord])
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
@@ -98,6 +103,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (7, "groups of chargers, open to named companies", _v7_charger_groups),
     (8, "cards enrolled to a company before anyone is given them", _v8_company_cards),
     (9, "load management: circuits, how EVSEs are wired, limits in force, priorities", _v9_load_management),
+    (10, "billing: tariffs, tariff groups per EVSE, charge detail records (the outbox to head office)", _v10_billing),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

@@ -413,6 +413,73 @@ class CircuitLoad(BaseModel):
         indexes = ((("circuit", "at"), False),)
 
 
+class Tariff(BaseModel):
+    """A price list; prices include VAT and are kept as Decimal text (`definition`, JSON)."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    kind = CharField(max_length=20)  # free, flat, duration_energy, time_of_day, power_levels
+    currency = CharField(max_length=3, default="EUR")
+    definition = TextField(default="{}")  # the tariff's prices, bands and limits (billing.tariffs.Tariff)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+class TariffGroup(BaseModel):
+    """The tariffs of some EVSEs: a base tariff, and ordered ones for named companies or drivers."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    base_tariff = ForeignKeyField(Tariff, on_delete="RESTRICT")
+    created_at = DateTimeField()
+
+
+class TariffRule(BaseModel):
+    """A tariff of a group for one company's or one driver's sessions (a driver's is more specific)."""
+
+    id = AutoField()
+    group = ForeignKeyField(TariffGroup, backref="rules", on_delete="CASCADE")
+    position = IntegerField()
+    tariff = ForeignKeyField(Tariff, on_delete="RESTRICT")
+    company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
+    driver = ForeignKeyField(Driver, null=True, on_delete="CASCADE")
+
+
+class EvseTariff(BaseModel):
+    """Which tariff group prices a charger's EVSEs (evse_number 0: all of them without a row of their own)."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    evse_number = IntegerField(default=0)
+    group = ForeignKeyField(TariffGroup, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("charger", "evse_number"), True),)
+
+
+class ChargeDetailRecord(BaseModel):
+    """One priced, finished session for head office (OCPI 2.2.1 CDR shape in `document`), written in the
+    same commit that finishes the session; never changed once written: a correction is a credit record
+    that cancels it plus a new one. `id` orders the outbox."""
+
+    id = AutoField()
+    cdr_id = CharField(max_length=39, unique=True)  # OCPI CDR.id: unique per party, what head office dedupes by
+    transaction = ForeignKeyField(Transaction, backref="cdrs", on_delete="RESTRICT")
+    kind = CharField(max_length=8, default="cdr")  # cdr, credit
+    credits = CharField(max_length=39, default="")  # the cdr_id a credit cancels
+    document = TextField()  # JSON
+    currency = CharField(max_length=3)
+    total_incl_vat = CharField(max_length=20)  # Decimal text
+    total_excl_vat = CharField(max_length=20)
+    created_at = DateTimeField()
+    sent_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+
+    class Meta:
+        indexes = ((("sent_at", "id"), False), (("transaction",), False))
+
+
 class CommLog(BaseModel):
     """Every OCPP message in and out, pruned by age and count (see settings)."""
 
@@ -459,5 +526,6 @@ ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
-    ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad,
+    ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad, Tariff, TariffGroup, TariffRule, EvseTariff,
+    ChargeDetailRecord,
 ]

@@ -1,0 +1,254 @@
+"""Queries for billing: tariffs, tariff groups and which EVSEs they price, what a finished session
+needs to be priced, and the outbox of charge detail records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from appliance.store.models import (
+    ChargeDetailRecord,
+    Charger,
+    Company,
+    Driver,
+    EvseTariff,
+    MeterSample,
+    Tag,
+    Tariff,
+    TariffGroup,
+    TariffRule,
+    Transaction,
+    Vehicle,
+)
+from appliance.store.times import from_db, to_db
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+@dataclass(frozen=True)
+class TariffRecord:
+    id: int
+    name: str
+    kind: str
+    currency: str
+    definition: dict
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    id: int
+    name: str
+    base_tariff: str
+    rules: tuple[tuple[int, str, str, str], ...]  # (position, tariff, "company"|"user", name)
+
+
+@dataclass(frozen=True)
+class CdrRecord:
+    id: int
+    cdr_id: str
+    transaction_id: int
+    kind: str
+    credits: str
+    document: dict
+    currency: str
+    total_incl_vat: str
+    total_excl_vat: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    attempts: int
+    last_error: str
+
+
+# -- tariffs ----------------------------------------------------------------------------------
+
+def _tariff(t: Tariff) -> TariffRecord:
+    return TariffRecord(t.id, t.name, t.kind, t.currency, json.loads(t.definition))
+
+
+def add_tariff(name: str, kind: str, currency: str, definition: dict, now: dt.datetime) -> TariffRecord:
+    t = Tariff.create(name=name, kind=kind, currency=currency, definition=json.dumps(definition),
+                      created_at=to_db(now), updated_at=to_db(now))
+    return _tariff(t)
+
+
+def update_tariff(name: str, kind: str, currency: str, definition: dict, now: dt.datetime) -> bool:
+    return bool(Tariff.update(kind=kind, currency=currency, definition=json.dumps(definition),
+                              updated_at=to_db(now)).where(Tariff.name == name).execute())
+
+
+def get_tariff(name: str) -> TariffRecord | None:
+    t = Tariff.get_or_none(Tariff.name == name)
+    return _tariff(t) if t else None
+
+
+def tariff_by_id(tariff_id: int) -> TariffRecord | None:
+    t = Tariff.get_or_none(Tariff.id == tariff_id)
+    return _tariff(t) if t else None
+
+
+def list_tariffs() -> list[TariffRecord]:
+    return [_tariff(t) for t in Tariff.select().order_by(Tariff.name)]
+
+
+# -- tariff groups ----------------------------------------------------------------------------
+
+def add_group(name: str, base_tariff_id: int, now: dt.datetime) -> None:
+    TariffGroup.create(name=name, base_tariff=base_tariff_id, created_at=to_db(now))
+
+
+def group_id(name: str) -> int | None:
+    g = TariffGroup.get_or_none(TariffGroup.name == name)
+    return g.id if g else None
+
+
+def add_rule(group: int, tariff: int, company: int | None, driver: int | None) -> None:
+    last = TariffRule.select(TariffRule.position).where(TariffRule.group == group).order_by(
+        TariffRule.position.desc()).first()
+    TariffRule.create(group=group, position=(last.position + 1) if last else 1, tariff=tariff, company=company,
+                      driver=driver)
+
+
+def list_groups() -> list[GroupRecord]:
+    out = []
+    for g in TariffGroup.select(TariffGroup, Tariff).join(Tariff).order_by(TariffGroup.name):
+        rules = []
+        for r in (TariffRule.select(TariffRule, Tariff).join(Tariff).where(TariffRule.group == g.id)
+                  .order_by(TariffRule.position)):
+            if r.driver_id:
+                rules.append((r.position, r.tariff.name, "user", Driver.get_by_id(r.driver_id).name))
+            else:
+                rules.append((r.position, r.tariff.name, "company", Company.get_by_id(r.company_id).name))
+        out.append(GroupRecord(g.id, g.name, g.base_tariff.name, tuple(rules)))
+    return out
+
+
+def set_evse_group(charger_id: int, evse_number: int, group: int) -> None:
+    existing = EvseTariff.get_or_none(EvseTariff.charger == charger_id, EvseTariff.evse_number == evse_number)
+    if existing is None:
+        EvseTariff.create(charger=charger_id, evse_number=evse_number, group=group)
+    else:
+        EvseTariff.update(group=group).where(EvseTariff.id == existing.id).execute()
+
+
+def tariff_for(charger_id: int, evse_number: int, driver_id: int | None, company_id: int | None) -> TariffRecord | None:
+    """The tariff that prices a session: the EVSE's group (its own row, else the charger's), then the
+    most specific of its rules: one for the driver, then one for the company, then the base tariff."""
+    row = (EvseTariff.select().where(EvseTariff.charger == charger_id, EvseTariff.evse_number.in_([evse_number, 0]))
+           .order_by(EvseTariff.evse_number.desc()).first())
+    if row is None:
+        return None
+    rules = list(TariffRule.select().where(TariffRule.group == row.group_id).order_by(TariffRule.position))
+    for wanted in ("driver", "company"):
+        for r in rules:
+            if wanted == "driver" and driver_id and r.driver_id == driver_id:
+                return tariff_by_id(r.tariff_id)
+            if wanted == "company" and company_id and r.company_id == company_id:
+                return tariff_by_id(r.tariff_id)
+    return tariff_by_id(TariffGroup.get_by_id(row.group_id).base_tariff_id)
+
+
+# -- what a finished session needs -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionFacts:
+    transaction_id: int
+    charger_id: int
+    identity: str
+    connector_number: int
+    id_tag: str
+    token_type: str
+    driver_id: int | None
+    company_id: int | None
+    company: str
+    driver: str
+    started_at: dt.datetime
+    stopped_at: dt.datetime | None
+    meter_start_wh: int
+    meter_stop_wh: int | None
+    auth_status: str
+    stop_reason: str
+
+
+def session_facts(transaction_id: int) -> SessionFacts | None:
+    t = Transaction.get_or_none(Transaction.id == transaction_id)
+    if t is None:
+        return None
+    tag = Tag.get_or_none(Tag.id == t.tag_id) if t.tag_id else None
+    driver = Driver.get_or_none(Driver.id == t.driver_id) if t.driver_id else None
+    if driver is None and tag is not None and tag.driver_id:
+        driver = Driver.get_or_none(Driver.id == tag.driver_id)
+    company_id = driver.company_id if driver else None
+    if company_id is None and tag is not None:
+        vehicle = Vehicle.get_or_none(Vehicle.id == tag.vehicle_id) if tag.vehicle_id else None
+        company_id = (vehicle.company_id if vehicle else None) or tag.company_id
+    company = Company.get_or_none(Company.id == company_id) if company_id else None
+    return SessionFacts(t.id, t.charger_id, Charger.get_by_id(t.charger_id).identity, t.connector_number,
+                        t.id_tag, tag.token_type if tag else "ISO14443", driver.id if driver else None, company_id,
+                        company.name if company else "", driver.name if driver else "", from_db(t.started_at),
+                        from_db(t.stopped_at), t.meter_start_wh, t.meter_stop_wh, t.auth_status, t.stop_reason)
+
+
+def energy_readings(transaction_id: int) -> list[tuple[dt.datetime, float, str]]:
+    """The session's whole-meter energy register samples: (time, value, unit)."""
+    rows = (MeterSample.select(MeterSample.sampled_at, MeterSample.value, MeterSample.unit)
+            .where(MeterSample.transaction == transaction_id, MeterSample.measurand == ENERGY_REGISTER,
+                   MeterSample.phase == "", MeterSample.value.is_null(False))
+            .order_by(MeterSample.sampled_at).tuples())
+    return [(from_db(at), value, unit) for at, value, unit in rows]
+
+
+def signed_samples(transaction_id: int) -> list[tuple[dt.datetime, str, str]]:
+    """The session's signed meter data, verbatim: (time, context, raw value)."""
+    rows = (MeterSample.select(MeterSample.sampled_at, MeterSample.context, MeterSample.raw_value)
+            .where(MeterSample.transaction == transaction_id, MeterSample.format == "SignedData")
+            .order_by(MeterSample.sampled_at).tuples())
+    return [(from_db(at), context, raw) for at, context, raw in rows]
+
+
+# -- the outbox -------------------------------------------------------------------------------
+
+def _cdr(c: ChargeDetailRecord) -> CdrRecord:
+    return CdrRecord(c.id, c.cdr_id, c.transaction_id, c.kind, c.credits, json.loads(c.document), c.currency,
+                     c.total_incl_vat, c.total_excl_vat, from_db(c.created_at), from_db(c.sent_at), c.attempts,
+                     c.last_error)
+
+
+def add_cdr(cdr_id: str, transaction_id: int, kind: str, credits: str, document: dict, currency: str,
+            total_incl_vat: str, total_excl_vat: str, now: dt.datetime) -> None:
+    ChargeDetailRecord.create(cdr_id=cdr_id, transaction=transaction_id, kind=kind, credits=credits,
+                              document=json.dumps(document, separators=(",", ":")), currency=currency,
+                              total_incl_vat=total_incl_vat, total_excl_vat=total_excl_vat, created_at=to_db(now))
+
+
+def cdrs_of(transaction_id: int) -> list[CdrRecord]:
+    return [_cdr(c) for c in ChargeDetailRecord.select().where(ChargeDetailRecord.transaction == transaction_id)
+            .order_by(ChargeDetailRecord.id)]
+
+
+def unsent(limit: int) -> list[CdrRecord]:
+    return [_cdr(c) for c in ChargeDetailRecord.select().where(ChargeDetailRecord.sent_at.is_null())
+            .order_by(ChargeDetailRecord.id).limit(limit)]
+
+
+def mark_sent(ids: list[int], now: dt.datetime) -> None:
+    ChargeDetailRecord.update(sent_at=to_db(now)).where(ChargeDetailRecord.id.in_(ids)).execute()
+
+
+def mark_failed(ids: list[int], error: str) -> None:
+    ChargeDetailRecord.update(attempts=ChargeDetailRecord.attempts + 1, last_error=error[:1000]).where(
+        ChargeDetailRecord.id.in_(ids)).execute()
+
+
+def outbox_state() -> tuple[int, dt.datetime | None, dt.datetime | None]:
+    """(records not yet sent, when the oldest of them was written, when the last one was sent)."""
+    pending = ChargeDetailRecord.select().where(ChargeDetailRecord.sent_at.is_null())
+    oldest = pending.order_by(ChargeDetailRecord.id).first()
+    last = (ChargeDetailRecord.select(ChargeDetailRecord.sent_at).where(ChargeDetailRecord.sent_at.is_null(False))
+            .order_by(ChargeDetailRecord.sent_at.desc()).first())
+    return pending.count(), from_db(oldest.created_at) if oldest else None, from_db(last.sent_at) if last else None
+
+
+def list_cdrs(limit: int = 100, offset: int = 0) -> list[CdrRecord]:
+    return [_cdr(c) for c in ChargeDetailRecord.select().order_by(ChargeDetailRecord.id.desc())
+            .limit(limit).offset(offset)]
