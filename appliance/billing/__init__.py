@@ -1,0 +1,1 @@
+"""Billing: tariffs, pricing, charge detail records and their sync with head office."""
