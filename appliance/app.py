@@ -25,7 +25,7 @@ from appliance.ocpp16.soap_central_system import OCPP16
 from appliance.ocpp16.soap_link import Ocpp16SoapLink
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
-from appliance.web import api, circuits_api
+from appliance.web import api, billing_api, circuits_api
 from appliance.web.keys import CORE, DLM, READERS
 from appliance.web.middleware import api_token_auth, errors
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_route("GET", path, _soap_handler)
     app.router.add_routes(api.routes)
     app.router.add_routes(circuits_api.routes)
+    app.router.add_routes(billing_api.routes)
     return app
 
 

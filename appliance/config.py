@@ -92,6 +92,9 @@ class Settings:
     dlm_meter_interval_s: float = _setting(5.0, "how often site meters are read", "s")
     dlm_meter_stale_s: float = _setting(30.0, "a site meter reading older than this is not trusted; the static "
                                               "reserve applies again", "s")
+    billing_country_code: str = _setting("DE", "OCPI country code of the party issuing charge detail records")
+    billing_party_id: str = _setting("DEP", "OCPI party id issuing charge detail records (3 characters)")
+    billing_currency: str = _setting("EUR", "currency of sessions priced without a tariff (free)")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property

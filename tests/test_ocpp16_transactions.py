@@ -97,8 +97,9 @@ async def test_full_transaction_records_meter_values_and_energy(appliance):
     async with connect16(appliance.url, "CP1") as cp:
         started = await cp.start_transaction("CARD1", meter_start=10_000)
         tx = started.transaction_id
-        for energy in (11_000, 12_500, 14_000):
-            await cp.meter_values(tx, energy)
+        # Distinct times: two readings in the same millisecond would be one reading replayed.
+        for minute, energy in enumerate((11_000, 12_500, 14_000), start=1):
+            await cp.meter_values(tx, energy, timestamp=f"2030-01-01T10:0{minute}:00.000Z")
         await cp.stop_transaction(tx, 15_250, id_tag="CARD1", reason="EVDisconnected")
     record = await appliance.core.transactions.get(tx)
     assert (record.meter_start_wh, record.meter_stop_wh, record.energy_wh) == (10_000, 15_250, 5_250)

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.config import Settings
+from appliance.core.billing import Billing
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.circuits import Circuits
 from appliance.core.commands import ChargerCommands
@@ -46,6 +47,7 @@ class Core:
     reports: ChargerReports
     local_lists: LocalLists
     circuits: Circuits
+    billing: Billing
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -69,14 +71,17 @@ def open_core(settings: Settings) -> Core:
     commands = ChargerCommands(db, links, settings.command_timeout_s, catch_up=journal.catch_up)
     device_model = DeviceModel(db, chargers)
     reports = ChargerReports(db, bus, chargers)
+    transactions = TransactionService(db, bus, chargers)
+    billing = Billing(db, settings)
+    transactions.finished_sync.append(billing.finish_sync)
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
-        transactions=TransactionService(db, bus, chargers), users=UserGroup(db, bus, journal), links=links,
+        transactions=transactions, users=UserGroup(db, bus, journal), links=links,
         commands=commands,
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
         reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
-        circuits=Circuits(db, bus, journal),
+        circuits=Circuits(db, bus, journal), billing=billing,
     )
 
 

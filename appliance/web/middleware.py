@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
@@ -15,7 +16,7 @@ from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (ChargerError, UserGroupError, CommandError, PlanError)
+USER_ERRORS = (BillingError, ChargerError, UserGroupError, CommandError, PlanError)
 
 
 def _error(status: int, message: str) -> web.Response:

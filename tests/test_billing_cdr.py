@@ -1,0 +1,135 @@
+"""A finished session becomes a priced charge detail record in the same commit, exactly once; a later
+change to a finished session is a credit for the old record and a new one."""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from ocpp.v16 import call as call16
+
+from appliance.core.billing import BillingError
+from tests.conftest import add_fleet
+from tests.virtual_charger import connect16
+from tests.virtual_charger201 import connect201
+
+FLAT = {"kind": "duration_energy", "currency": "EUR", "vat_rate": "0.19", "connection_fee": "1.00",
+        "price_per_kwh": "0.40", "price_per_minute": "0.01"}
+
+
+async def priced_depot(core):
+    await add_fleet(core, {"CARD1": {}, "CARD2": {}})
+    await core.billing.add_tariff("standard", FLAT)
+    await core.billing.add_group("yard", "standard")
+    await core.chargers.add("BILL1", "ocpp1.6-json")
+    await core.billing.assign("BILL1", "yard")
+
+
+async def test_a_finished_session_has_one_priced_cdr_and_a_replayed_stop_adds_none(appliance):
+    core = appliance.core
+    await priced_depot(core)
+    async with connect16(appliance.url, "BILL1") as cp:
+        start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=1000,
+                                                      timestamp="2026-11-20T10:00:00Z"))
+        tx = start.transaction_id
+        stop = call16.StopTransaction(meter_stop=11000, timestamp="2026-11-20T11:00:00Z", transaction_id=tx)
+        await cp.call(stop)
+        await cp.call(stop)  # replayed after a reconnect
+    cdrs = await core.billing.cdrs_of(tx)
+    assert [c.kind for c in cdrs] == ["cdr"]
+    doc = cdrs[0].document
+    # 1.00 fee + 10 kWh x 0.40 + 60 min x 0.01 = 5.60 incl. VAT; 4.71 excl. (5.60 / 1.19 = 4.7058...)
+    assert (Decimal(cdrs[0].total_incl_vat), Decimal(cdrs[0].total_excl_vat)) == (Decimal("5.60"), Decimal("4.71"))
+    assert doc["total_cost"] == {"incl_vat": 5.6, "excl_vat": 4.71}
+    assert (doc["total_energy"], doc["total_time"], doc["currency"]) == (10, 1, "EUR")
+    assert doc["cdr_token"]["uid"] == "CARD1" and doc["cdr_location"]["id"] == "BILL1"
+    assert doc["start_date_time"] == "2026-11-20T10:00:00Z" and doc["end_date_time"] == "2026-11-20T11:00:00Z"
+
+
+async def test_a_session_stopped_again_after_it_was_closed_as_stuck_is_credited_and_billed_anew(appliance):
+    core = appliance.core
+    await priced_depot(core)
+    async with connect16(appliance.url, "BILL1") as cp:
+        start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD2", meter_start=0,
+                                                      timestamp="2026-11-20T10:00:00Z"))
+        tx = start.transaction_id
+        await core.transactions.finish_stuck(silent_for=__import__("datetime").timedelta(seconds=0))
+        first = await core.billing.cdrs_of(tx)
+        assert [c.kind for c in first] == ["cdr"]
+        await cp.call(call16.StopTransaction(meter_stop=5000, timestamp="2026-11-20T10:30:00Z", transaction_id=tx))
+    cdrs = await core.billing.cdrs_of(tx)
+    assert [c.kind for c in cdrs] == ["cdr", "credit", "cdr"]
+    assert cdrs[1].credits == cdrs[0].cdr_id and cdrs[1].document["credit"] is True
+    assert Decimal(cdrs[1].total_incl_vat) == -Decimal(cdrs[0].total_incl_vat)
+    assert Decimal(cdrs[2].total_incl_vat) == Decimal("3.30")  # 1.00 + 5 kWh x 0.40 + 30 min x 0.01
+
+
+async def test_signed_meter_data_goes_into_the_cdr_verbatim(appliance):
+    core = appliance.core
+    await add_fleet(core, {"CARD1": {}})
+    await core.chargers.add("SIGN1", "ocpp2.0.1")
+    ocmf = 'OCMF|{"FV":"1.0","GI":"X","GS":"S1","RD":[{"TM":"2026-11-20T10:00:00,000+0000 S","TX":"B","RV":0.0,"RU":"kWh","ST":"G"}]}|{"SD":"3045"}'
+    signed = {"signed_meter_data": base64.b64encode(ocmf.encode()).decode(), "signing_method": "ECDSA-secp256r1-SHA256",
+              "encoding_method": "OCMF", "public_key": ""}
+    async with connect201(appliance.url, "SIGN1") as cs:
+        from ocpp.v201 import call as call201
+        reading = {"timestamp": "2026-11-20T10:00:00Z", "sampled_value": [
+            {"value": 0, "context": "Transaction.Begin", "measurand": "Energy.Active.Import.Register",
+             "unit_of_measure": {"unit": "Wh"}, "signed_meter_value": signed}]}
+        await cs.call(call201.TransactionEvent(event_type="Started", timestamp="2026-11-20T10:00:00Z",
+                                               trigger_reason="Authorized", seq_no=0,
+                                               transaction_info={"transaction_id": "s-1"}, meter_value=[reading],
+                                               evse={"id": 1, "connector_id": 1},
+                                               id_token={"id_token": "CARD1", "type": "ISO14443"}))
+        await cs.call(call201.TransactionEvent(event_type="Ended", timestamp="2026-11-20T10:20:00Z",
+                                               trigger_reason="StopAuthorized", seq_no=1,
+                                               transaction_info={"transaction_id": "s-1", "stopped_reason": "Local"},
+                                               evse={"id": 1, "connector_id": 1}))
+    tx = (await core.transactions.find_remote("SIGN1", "s-1")).id
+    cdrs = await core.billing.cdrs_of(tx)
+    assert len(cdrs) == 1 and cdrs[0].total_incl_vat == "0.00"  # no tariff group: free
+    signed_data = cdrs[0].document["signed_data"]
+    assert signed_data["encoding_method"] == "OCMF"
+    assert [v["nature"] for v in signed_data["signed_values"]] == ["Start"]
+    assert signed["signed_meter_data"] in signed_data["signed_values"][0]["signed_data"] or \
+        ocmf in signed_data["signed_values"][0]["signed_data"]
+    # The driver's check: the transparency software's XML carries the document byte-exact.
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {appliance.token}"}) as http:
+        async with http.get(f"{appliance.url}/api/v1/sessions/{tx}/transparency.xml") as response:
+            assert response.status == 200
+            values = ET.fromstring(await response.text())
+    assert values[0].find("signedData").text == ocmf
+    assert values[0].get("context") == "Transaction.Begin"
+
+
+async def test_tariffs_groups_prices_and_cdrs_through_the_api(appliance):
+    await add_fleet(appliance.core, {"CARD1": {}})
+    await appliance.core.chargers.add("API1", "ocpp1.6-json")
+    assert (await appliance.api("POST", "/api/v1/tariffs", {"name": "night", **FLAT}))[0] == 201
+    assert (await appliance.api("POST", "/api/v1/tariff-groups", {"name": "g", "base_tariff": "night"}))[0] == 201
+    assert (await appliance.api("POST", "/api/v1/tariff-groups/g/chargers", {"charger": "API1"}))[0] == 201
+    async with connect16(appliance.url, "API1") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                    timestamp="2026-11-20T10:00:00Z"))).transaction_id
+        await cp.call(call16.StopTransaction(meter_stop=2500, timestamp="2026-11-20T10:10:00Z", transaction_id=tx))
+    status, price = await appliance.api("GET", f"/api/v1/sessions/{tx}/price")
+    assert status == 200 and price["total_incl_vat"] == "2.10" and price["final"] is True  # 1 + 1.00 + 0.10
+    status, cdrs = await appliance.api("GET", "/api/v1/cdrs")
+    assert [c["transaction_id"] for c in cdrs] == [tx] and cdrs[0]["sent_at"] is None
+    status, error = await appliance.api("POST", "/api/v1/tariffs", {"name": "x", "kind": "flat", "flat_price": []})
+    assert status == 400 and "flat_price" in error["error"]
+    status, error = await appliance.api("GET", f"/api/v1/sessions/{tx}/transparency.xml")
+    assert status == 404
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"kind": "cheap"}, "kind"),
+    ({"kind": "flat", "flat_price": "abc"}, "flat_price must be a number"),
+    ({"kind": "time_of_day", "bands": [{"start": "25:00", "end": "06:00"}]}, "bands[0].start"),
+])
+async def test_a_bad_tariff_is_refused_with_the_field_named(appliance, data, message):
+    with pytest.raises(BillingError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        await appliance.core.billing.add_tariff("bad", data)
