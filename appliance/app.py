@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 import ocpp.messages
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from appliance import __version__
 from appliance.config import Settings
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
+from appliance.dlm.controller import LoadController
 from appliance.ocpp15_soap.cs_models import OCPP15
 from appliance.ocpp15_soap.link import Ocpp15SoapLink
 from appliance.ocpp15_soap.links import SoapLinks
 from appliance.ocpp15_soap.soap_endpoint import SoapEndpoint
 from appliance.ocpp16.json_session import Ocpp16JsonSession
-from appliance.dlm.controller import LoadController
-from appliance.reader_service import ReaderService, parse_readers
-from appliance.rfid_reader.id_format import parse_form
 from appliance.ocpp16.soap_central_system import OCPP16
 from appliance.ocpp16.soap_link import Ocpp16SoapLink
 from appliance.ocpp20.session import Ocpp201Session
 from appliance.ocppj.endpoint import OcppJEndpoint
+from appliance.reader_service import ReaderService, parse_readers
+from appliance.rfid_reader.id_format import parse_form
+from appliance.sync.head_office import HeadOfficeSync
 from appliance.web import api, billing_api, circuits_api
-from appliance.web.keys import CORE, DLM, READERS
+from appliance.web.keys import CORE, DLM, READERS, SYNC
 from appliance.web.middleware import api_token_auth, errors
 
 log = logging.getLogger(__name__)
@@ -72,9 +75,15 @@ def _core_ctx(settings: Settings):
         if settings.load_management:
             dlm = app[DLM] = LoadController(core, settings)
             await dlm.start()
+        sync = app[SYNC] = HeadOfficeSync(core.db, settings.sync_timeout_s)
+        scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
+        scheduler.add_job(sync.due, "interval", seconds=settings.sync_interval_s, max_instances=1, coalesce=True,
+                          id="head-office-sync", next_run_time=dt.datetime.now(dt.timezone.utc))
+        scheduler.start()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
         yield
+        scheduler.shutdown(wait=False)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -95,6 +95,9 @@ class Settings:
     billing_country_code: str = _setting("DE", "OCPI country code of the party issuing charge detail records")
     billing_party_id: str = _setting("DEP", "OCPI party id issuing charge detail records (3 characters)")
     billing_currency: str = _setting("EUR", "currency of sessions priced without a tariff (free)")
+    sync_interval_s: float = _setting(10.0, "how often the appliance looks whether charge detail records can go to "
+                                            "head office (failures back off exponentially, up to an hour)", "s")
+    sync_timeout_s: float = _setting(30.0, "how long head office has to answer one batch", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property

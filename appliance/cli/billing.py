@@ -9,6 +9,8 @@ from appliance.cli.base import cli, json_option, with_core
 from appliance.cli.sessions import session
 from appliance.cli_output import print_records, print_result
 from appliance.core.services import Core
+from appliance.live_client import LiveClient, LiveError
+from appliance.sync.head_office import HeadOfficeSync
 
 
 @cli.group()
@@ -144,3 +146,49 @@ async def session_price(core: Core, transaction_id: int, as_json: bool) -> None:
     print_result(price, as_json, f"session {transaction_id}: {price.total_incl_vat} {price.currency} incl. VAT "
                  f"({price.total_excl_vat} + {price.vat} VAT), {price.energy_wh / 1000:g} kWh"
                  + ("" if price.final else " (estimate, still charging)"))
+
+
+@cli.group()
+def sync() -> None:
+    """Charge detail records to head office."""
+
+
+@sync.command("set")
+@click.option("--url", required=True, help="Head office's base URL (it receives POST URL/cdrs); '' turns sync off.")
+@click.option("--token", help="The token head office gave this depot (sent as Authorization: Token ...).")
+@with_core
+async def sync_set(core: Core, url: str, token: str | None) -> None:
+    """Where charge detail records go."""
+    try:
+        await HeadOfficeSync(core.db).configure(url, token)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--url") from None
+    click.echo(f"charge detail records go to {url}" if url else "sync with head office is off")
+
+
+@sync.command("status")
+@json_option
+@with_core
+async def sync_status(core: Core, as_json: bool) -> None:
+    """Queue length, oldest unsent, last success, last error."""
+    status = await HeadOfficeSync(core.db).status()
+    print_result(status, as_json)
+
+
+@sync.command("now")
+@json_option
+@with_core
+async def sync_now(core: Core, as_json: bool) -> None:
+    """Send what is waiting now (through the running server when there is one)."""
+    try:
+        result = LiveClient(core.settings).request("POST", "/api/v1/sync/now")
+    except LiveError:
+        sync = HeadOfficeSync(core.db, core.settings.sync_timeout_s)
+        result = {"sent": await sync.drain(), "status": await sync.status()}
+    if as_json:
+        print_result(result, True)
+        return
+    status = result["status"]
+    status = status if isinstance(status, dict) else {k: getattr(status, k) for k in status.__dataclass_fields__}
+    click.echo(f"sent {result['sent']}; {status['queue_length']} waiting"
+               + (f"; last error: {status['last_error']}" if status["queue_length"] and status["last_error"] else ""))

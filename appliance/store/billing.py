@@ -13,6 +13,7 @@ from appliance.store.models import (
     Company,
     Driver,
     EvseTariff,
+    HeadOffice,
     MeterSample,
     Tag,
     Tariff,
@@ -252,3 +253,30 @@ def outbox_state() -> tuple[int, dt.datetime | None, dt.datetime | None]:
 def list_cdrs(limit: int = 100, offset: int = 0) -> list[CdrRecord]:
     return [_cdr(c) for c in ChargeDetailRecord.select().order_by(ChargeDetailRecord.id.desc())
             .limit(limit).offset(offset)]
+
+
+# -- head office ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeadOfficeRecord:
+    url: str
+    token: str
+    failures: int
+    next_attempt_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    last_error: str
+    last_error_at: dt.datetime | None
+
+
+def head_office() -> HeadOfficeRecord:
+    """The configuration and state (a read: nothing configured yet reads as an empty row)."""
+    row = HeadOffice.select().order_by(HeadOffice.id).first() or HeadOffice()
+    return HeadOfficeRecord(row.url, row.token, row.failures, from_db(row.next_attempt_at), from_db(row.last_success_at),
+                            row.last_error, from_db(row.last_error_at))
+
+
+def set_head_office(**fields) -> None:
+    if not HeadOffice.select().exists():
+        HeadOffice.create()
+    values = {k: to_db(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()}
+    HeadOffice.update(**values).execute()

@@ -89,7 +89,7 @@ def _v9_load_management(db: SqliteDatabase) -> None:
 
 def _v10_billing(db: SqliteDatabase) -> None:
     db.create_tables([models.Tariff, models.TariffGroup, models.TariffRule, models.EvseTariff,
-                      models.ChargeDetailRecord])
+                      models.ChargeDetailRecord, models.HeadOffice])
 
 
 # Each entry: (version, what it does, the function that does it on the open database).

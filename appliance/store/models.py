@@ -480,6 +480,19 @@ class ChargeDetailRecord(BaseModel):
         indexes = ((("sent_at", "id"), False), (("transaction",), False))
 
 
+class HeadOffice(BaseModel):
+    """Where charge detail records go, and how the last attempts went (one row)."""
+
+    id = AutoField()
+    url = CharField(max_length=500, default="")
+    token = CharField(max_length=500, default="")  # sent to head office, so kept as given; never shown or logged
+    failures = IntegerField(default=0)  # attempts failed in a row (the backoff grows with them)
+    next_attempt_at = DateTimeField(null=True)
+    last_success_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    last_error_at = DateTimeField(null=True)
+
+
 class CommLog(BaseModel):
     """Every OCPP message in and out, pruned by age and count (see settings)."""
 
@@ -527,5 +540,5 @@ ALL_MODELS = [
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad, Tariff, TariffGroup, TariffRule, EvseTariff,
-    ChargeDetailRecord,
+    ChargeDetailRecord, HeadOffice,
 ]

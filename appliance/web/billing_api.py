@@ -8,6 +8,7 @@ from aiohttp import web
 from appliance.billing.transparency_xml import transparency_xml
 from appliance.core.billing import BillingError, NotInBilling, signed_readings
 from appliance.web.api import body, core_of, int_query, reply
+from appliance.web.keys import SYNC
 
 routes = web.RouteTableDef()
 
@@ -86,3 +87,26 @@ async def session_transparency(request: web.Request) -> web.Response:
         raise NotInBilling(f"no signed meter values for session {tx}")
     return web.Response(text=transparency_xml(readings, tx), content_type="application/xml",
                         headers={"Content-Disposition": f'attachment; filename="session-{tx}.xml"'})
+
+
+@routes.get("/api/v1/sync")
+async def sync_status(request: web.Request) -> web.Response:
+    """Head-office sync: queue length, oldest unsent, last success, last error, next attempt."""
+    return reply(await request.app[SYNC].status())
+
+
+@routes.put("/api/v1/sync")
+async def sync_configure(request: web.Request) -> web.Response:
+    data = await body(request)
+    token = data.get("token")
+    try:
+        await request.app[SYNC].configure(str(data.get("url", "")), str(token) if token is not None else None)
+    except ValueError as e:
+        raise BillingError(str(e)) from None
+    return reply(await request.app[SYNC].status())
+
+
+@routes.post("/api/v1/sync/now")
+async def sync_now(request: web.Request) -> web.Response:
+    sent = await request.app[SYNC].drain()
+    return reply({"sent": sent, "status": await request.app[SYNC].status()})

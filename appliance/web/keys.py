@@ -5,9 +5,11 @@ from aiohttp import web
 from appliance.core.services import Core
 from appliance.dlm.controller import LoadController
 from appliance.reader_service import ReaderService
+from appliance.sync.head_office import HeadOfficeSync
 
 CORE = web.AppKey("core", Core)
 READERS = web.AppKey("readers", ReaderService)
+SYNC = web.AppKey("sync", HeadOfficeSync)
 DLM = web.AppKey("dlm", LoadController)  # absent when load management is off
 # The name of the API token a request came with. aiohttp 3.14 warns (once per key, an error under the
 # tests' filterwarnings) about plain string request keys; older versions have no RequestKey.

@@ -1,0 +1,1 @@
+"""Keeping head office in step: charge detail records pushed, exactly once and in order."""
