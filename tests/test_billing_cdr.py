@@ -3,7 +3,9 @@ change to a finished session is a credit for the old record and a new one."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime as dt
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
@@ -12,7 +14,7 @@ import pytest
 from ocpp.v16 import call as call16
 
 from appliance.core.billing import BillingError
-from tests.conftest import add_fleet
+from tests.conftest import add_fleet, wait_for
 from tests.virtual_charger import connect16
 from tests.virtual_charger201 import connect201
 
@@ -133,3 +135,25 @@ async def test_tariffs_groups_prices_and_cdrs_through_the_api(appliance):
 async def test_a_bad_tariff_is_refused_with_the_field_named(appliance, data, message):
     with pytest.raises(BillingError, match=message.replace("[", r"\[").replace("]", r"\]")):
         await appliance.core.billing.add_tariff("bad", data)
+
+
+async def test_a_session_that_reaches_its_tariffs_energy_limit_is_stopped_remotely(appliance):
+    core = appliance.core
+    await add_fleet(core, {"CARD1": {}})
+    await core.billing.add_tariff("budget", {**FLAT, "max_energy_wh": 5000})
+    await core.billing.add_group("limited", "budget")
+    await core.chargers.add("LIM1", "ocpp1.6-json")
+    await core.billing.assign("LIM1", "limited")
+    at = lambda minutes: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30 - minutes)).isoformat(  # noqa: E731
+        timespec="milliseconds").replace("+00:00", "Z")
+    async with connect16(appliance.url, "LIM1") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                    timestamp=at(0)))).transaction_id
+        await cp.meter_values(tx, 3000, timestamp=at(10))
+        await asyncio.sleep(0.2)
+        assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
+        await cp.meter_values(tx, 5200, timestamp=at(20))
+        await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
+        assert cp.last("RemoteStopTransaction")["transaction_id"] == tx
+    actions = await core.commands.actions("LIM1")
+    assert any("energy" in a.reason for a in actions)

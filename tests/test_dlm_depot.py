@@ -153,11 +153,11 @@ async def test_profiles_never_sum_above_the_breaker_a_stop_frees_capacity_and_an
         a.profile_delay_s, b.profile_delay_s, c.profile_delay_s, d.profile_delay_s = 0.0, 0.05, 0.02, 0.1
         # Every idle EVSE gets its default profile (a new session's start current) before anything.
         await wait_for(lambda: all(any(p["charging_profile_purpose"] == "TxDefaultProfile" for _, p in cp.profiles.values())
-                                   for cp in (a, b, c, d)))
+                                   for cp in (a, b, c, d)), timeout=15)
         tx_a = await start16(a, breaker, "A", "TAG-A")
         tx_b = await start16(b, breaker, "B", "TAG-B")
         await start201(c, breaker, "C", "TAG-C", "c-tx-1")
-        await wait_for(lambda: tx_limit(a, 1, tx_a) and tx_limit(b, 1, tx_b) and tx_limit(c, 1, "c-tx-1"))
+        await wait_for(lambda: tx_limit(a, 1, tx_a) and tx_limit(b, 1, tx_b) and tx_limit(c, 1, "c-tx-1"), timeout=15)
         # L2 carries all three sessions: 32 A shared; each car gets a fair part and at least its minimum.
         limits = {n: breaker.applied(n) for n in "ABC"}
         assert all(6 <= v <= 32 for v in limits.values()), limits
@@ -179,11 +179,11 @@ async def test_profiles_never_sum_above_the_breaker_a_stop_frees_capacity_and_an
         c_share = tx_limit(c, 1, "c-tx-1")
         await c_stack.aclose()
         dlm = depot.server.app[DLM]
-        await wait_for(lambda: _evse(dlm, "C201")["mode"] == "held")
+        await wait_for(lambda: _evse(dlm, "C201")["mode"] == "held", timeout=15)
         assert _evse(dlm, "C201")["held_a"] == pytest.approx(c_share)
         # A new session on D (L3, a 2.0.1 station) gets only what C's held share and A leave.
         await start201(d, breaker, "D", "TAG-D", "d-tx-1")
-        await wait_for(lambda: tx_limit(d, 1, "d-tx-1"))
+        await wait_for(lambda: tx_limit(d, 1, "d-tx-1"), timeout=15)
         await depot.api("GET", "/api/v1/load-management?settled=1")
         assert tx_limit(a, 1, tx_a) + c_share + tx_limit(d, 1, "d-tx-1") <= 32 + 1e-6
         assert tx_limit(d, 1, "d-tx-1") >= 6

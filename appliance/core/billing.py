@@ -130,8 +130,20 @@ class Billing:
 
         return await self.db.read(estimate_sync)
 
-    def _price_sync(self, facts: store.SessionFacts, now: dt.datetime) -> pricing.Price:
-        tariff = self._tariff_for_sync(facts)
+    async def limit_reached(self, transaction_id: int) -> str | None:
+        """Which of its tariff's session limits (time, energy) a running session has reached, if any."""
+        def check_sync() -> str | None:
+            facts = store.session_facts(transaction_id)
+            if facts is None or facts.stopped_at is not None:
+                return None
+            tariff = self._tariff_for_sync(facts)
+            if tariff.max_duration_s is None and tariff.max_energy_wh is None:
+                return None
+            return pricing.limit_reached(tariff, self._usage_sync(facts), ev.utcnow())
+
+        return await self.db.read(check_sync)
+
+    def _usage_sync(self, facts: store.SessionFacts) -> pricing.Usage:
         points = [pricing.MeterPoint(facts.started_at, facts.meter_start_wh)]
         for at, value, unit in store.energy_readings(facts.transaction_id):
             factor = TO_WH.get(unit.lower())
@@ -139,8 +151,10 @@ class Billing:
                 points.append(pricing.MeterPoint(at, int(Decimal(str(value)) * factor)))
         if facts.stopped_at is not None and facts.meter_stop_wh is not None:
             points.append(pricing.MeterPoint(facts.stopped_at, facts.meter_stop_wh))
-        usage = pricing.Usage(facts.started_at, facts.stopped_at, tuple(points))
-        return pricing.price(tariff, usage, self.settings.zone, now=now)
+        return pricing.Usage(facts.started_at, facts.stopped_at, tuple(points))
+
+    def _price_sync(self, facts: store.SessionFacts, now: dt.datetime) -> pricing.Price:
+        return pricing.price(self._tariff_for_sync(facts), self._usage_sync(facts), self.settings.zone, now=now)
 
     def _tariff_for_sync(self, facts: store.SessionFacts) -> Tariff:
         record = store.tariff_for(facts.charger_id, facts.connector_number, facts.driver_id, facts.company_id)

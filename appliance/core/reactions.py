@@ -14,3 +14,18 @@ def subscribe_reactions(core: Core) -> None:
                                      actor="system", reason="charger accepted: ask it to boot again")
 
     core.bus.subscribe(ev.ChargerChanged, ask_accepted_charger_to_boot)
+
+    stopping: set[int] = set()
+
+    async def stop_at_tariff_limit(event: ev.SessionUpdated) -> None:
+        # A tariff may end sessions after so long or so much energy (a paid hour, a shared budget).
+        if event.transaction_id is None or event.transaction_id in stopping:
+            return
+        reached = await core.billing.limit_reached(event.transaction_id)
+        if reached:
+            stopping.add(event.transaction_id)
+            await core.commands.send(event.identity, "remote_stop", {"transaction_id": event.transaction_id},
+                                     actor="system:tariff", reason=f"tariff limit: {reached}")
+
+    core.bus.subscribe(ev.SessionUpdated, stop_at_tariff_limit)
+    core.bus.subscribe(ev.SessionStopped, lambda event: stopping.discard(event.transaction_id))
