@@ -79,6 +79,10 @@ def _core_ctx(settings: Settings):
         scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
         scheduler.add_job(sync.due, "interval", seconds=settings.sync_interval_s, max_instances=1, coalesce=True,
                           id="head-office-sync", next_run_time=dt.datetime.now(dt.timezone.utc))
+        if settings.sync_pull_tokens:
+            scheduler.add_job(_pull_tokens, "interval", args=[sync, core], seconds=settings.sync_pull_interval_s,
+                              max_instances=1, coalesce=True, id="head-office-tokens",
+                              next_run_time=dt.datetime.now(dt.timezone.utc))
         scheduler.start()
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
@@ -97,6 +101,13 @@ def _core_ctx(settings: Settings):
         await core.close()
 
     return ctx
+
+
+async def _pull_tokens(sync: HeadOfficeSync, core) -> None:
+    try:
+        await sync.pull_tokens(core.users)
+    except ValueError as e:
+        log.warning("tokens from head office: %s", e)
 
 
 async def _close_charger_sockets(app: web.Application) -> None:

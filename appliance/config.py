@@ -98,6 +98,8 @@ class Settings:
     sync_interval_s: float = _setting(10.0, "how often the appliance looks whether charge detail records can go to "
                                             "head office (failures back off exponentially, up to an hour)", "s")
     sync_timeout_s: float = _setting(30.0, "how long head office has to answer one batch", "s")
+    sync_pull_tokens: bool = _setting(False, "take the user group's tokens from head office (GET URL/tokens)")
+    sync_pull_interval_s: float = _setting(900.0, "how often tokens are taken from head office", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property

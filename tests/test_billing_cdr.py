@@ -105,6 +105,9 @@ async def test_signed_meter_data_goes_into_the_cdr_verbatim(appliance):
             values = ET.fromstring(await response.text())
     assert values[0].find("signedData").text == ocmf
     assert values[0].get("context") == "Transaction.Begin"
+    status, signed_list = await appliance.api("GET", f"/api/v1/sessions/{tx}/signed")
+    assert status == 200 and signed_list[0]["format"] == "OCMF"
+    assert signed_list[0]["verification"]["status"] == "unverifiable"  # no public key was given
 
 
 async def test_tariffs_groups_prices_and_cdrs_through_the_api(appliance):

@@ -106,3 +106,38 @@ async def test_sync_status_and_configuration_through_the_api(appliance):
     assert status == 400 and "https://" in body["error"]
     status, body = await appliance.api("PUT", "/api/v1/sync", {"url": "http://127.0.0.1:9", "token": "t"})
     assert status == 200 and body["configured"] is True and "token" not in json.dumps(body)
+
+
+async def test_tokens_from_head_office_join_the_user_group_and_a_card_staff_blocked_stays_blocked(appliance,
+                                                                                                  unused_tcp_port):
+    tokens = [{"uid": "HO-1", "type": "RFID", "valid": True, "group_id": "Night Taxi", "whitelist": "ALLOWED"},
+              {"uid": "HO-2", "type": "RFID", "valid": False, "issuer": "Day Cabs", "whitelist": "ALWAYS"},
+              {"uid": "LOCAL-1", "type": "RFID", "valid": True, "group_id": "Night Taxi"},
+              {"type": "RFID", "valid": True}]
+
+    async def serve(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == "Token t0k"
+        return web.json_response({"data": tokens, "status_code": 1000})
+
+    app = web.Application()
+    app.router.add_get("/tokens", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    core = appliance.core
+    await add_fleet(core, {"LOCAL-1": {}})
+    await core.users.set_tag_status("LOCAL-1", "blocked")  # staff blocked it
+    try:
+        await appliance.api("PUT", "/api/v1/sync", {"url": f"http://127.0.0.1:{unused_tcp_port}", "token": "t0k"})
+        status, result = await appliance.api("POST", "/api/v1/sync/pull-tokens")
+        assert status == 200 and (result["added"], result["blocked"]) == (2, 1)
+        assert len(result["skipped"]) == 1 and "no uid" in result["skipped"][0]
+        assert (await core.users.tag("HO-1")).company == "Night Taxi"
+        assert (await core.users.tag("HO-2")).status == "blocked"
+        assert (await core.users.tag("LOCAL-1")).status == "blocked"  # head office does not unblock it
+        # Head office validates HO-2 again: the block it made goes.
+        tokens[1]["valid"] = True
+        status, result = await appliance.api("POST", "/api/v1/sync/pull-tokens")
+        assert result["unblocked"] == 1 and (await core.users.tag("HO-2")).status == "active"
+    finally:
+        await runner.cleanup()

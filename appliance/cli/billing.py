@@ -192,3 +192,18 @@ async def sync_now(core: Core, as_json: bool) -> None:
     status = status if isinstance(status, dict) else {k: getattr(status, k) for k in status.__dataclass_fields__}
     click.echo(f"sent {result['sent']}; {status['queue_length']} waiting"
                + (f"; last error: {status['last_error']}" if status["queue_length"] and status["last_error"] else ""))
+
+
+@sync.command("pull-tokens")
+@json_option
+@with_core
+async def sync_pull_tokens(core: Core, as_json: bool) -> None:
+    """Take the user group's tokens from head office now (GET URL/tokens)."""
+    try:
+        result = await HeadOfficeSync(core.db, core.settings.sync_timeout_s).pull_tokens(core.users)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    print_result(result, as_json, f"tokens from head office: {result.added} added, {result.blocked} blocked, "
+                                  f"{result.unblocked} unblocked" + (f", {len(result.skipped)} not taken: "
+                                                                      + "; ".join(result.skipped[:5])
+                                                                      if result.skipped else ""))

@@ -23,6 +23,7 @@ import aiohttp
 
 from appliance.store import billing as store
 from appliance.store.database import Database
+from appliance.sync.tokens import PullResult, apply_tokens, fetch_tokens
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,13 @@ class HeadOfficeSync:
                               config.last_error, config.last_error_at, config.failures, config.next_attempt_at)
 
         return await self.db.read(status_sync)
+
+    async def pull_tokens(self, users) -> "PullResult":
+        """Take the user group's tokens from head office (see sync/tokens.py)."""
+        config = await self.db.read(store.head_office)
+        if not config.url:
+            raise ValueError("no head office configured (appliance sync set --url URL --token TOKEN)")
+        return await apply_tokens(users, await fetch_tokens(config.url, config.token, self.timeout_s))
 
     async def due(self) -> None:
         """The scheduler's job: drain if configured and the backoff allows."""

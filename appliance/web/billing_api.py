@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from appliance.billing.signed_meter import verify
 from appliance.billing.transparency_xml import transparency_xml
 from appliance.core.billing import BillingError, NotInBilling, signed_readings
 from appliance.web.api import body, core_of, int_query, reply
@@ -78,6 +79,15 @@ async def session_price(request: web.Request) -> web.Response:
     return reply(await core_of(request).billing.estimate(int(request.match_info["transaction_id"])))
 
 
+@routes.get("/api/v1/sessions/{transaction_id:\\d+}/signed")
+async def session_signed(request: web.Request) -> web.Response:
+    """The session's signed meter values, each with its signature checked (valid, invalid, unverifiable)."""
+    tx = int(request.match_info["transaction_id"])
+    readings = await core_of(request).db.read(signed_readings, tx)
+    return reply([{"format": r.format, "context": r.context, "encoding": r.encoding, "data": r.data,
+                   "public_key": r.public_key, "verification": verify(r)} for r in readings])
+
+
 @routes.get("/api/v1/sessions/{transaction_id:\\d+}/transparency.xml")
 async def session_transparency(request: web.Request) -> web.Response:
     """The session's signed meter values for the S.A.F.E. transparency software (404 if it has none)."""
@@ -110,3 +120,13 @@ async def sync_configure(request: web.Request) -> web.Response:
 async def sync_now(request: web.Request) -> web.Response:
     sent = await request.app[SYNC].drain()
     return reply({"sent": sent, "status": await request.app[SYNC].status()})
+
+
+@routes.post("/api/v1/sync/pull-tokens")
+async def sync_pull_tokens(request: web.Request) -> web.Response:
+    """Take the user group's tokens from head office now."""
+    try:
+        result = await request.app[SYNC].pull_tokens(core_of(request).users)
+    except ValueError as e:
+        raise BillingError(str(e)) from None
+    return reply(result)
