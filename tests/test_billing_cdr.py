@@ -160,3 +160,26 @@ async def test_a_session_that_reaches_its_tariffs_energy_limit_is_stopped_remote
         assert cp.last("RemoteStopTransaction")["transaction_id"] == tx
     actions = await core.commands.actions("LIM1")
     assert any("energy" in a.reason for a in actions)
+
+
+async def test_a_months_statement_for_a_company_in_csv_and_pdf(appliance):
+    core = appliance.core
+    await priced_depot(core)
+    async with connect16(appliance.url, "BILL1") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=1000,
+                                                    timestamp="2026-11-20T10:00:00Z"))).transaction_id
+        await cp.call(call16.StopTransaction(meter_stop=11000, timestamp="2026-11-20T11:00:00Z", transaction_id=tx))
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {appliance.token}"}) as http:
+        async with http.get(f"{appliance.url}/api/v1/statements",
+                            params={"month": "2026-11", "company": "Blue Taxi"}) as response:
+            assert response.status == 200
+            lines = (await response.text()).splitlines()
+        async with http.get(f"{appliance.url}/api/v1/statements",
+                            params={"month": "2026-11", "format": "pdf"}) as response:
+            assert response.status == 200 and (await response.read()).startswith(b"%PDF")
+        async with http.get(f"{appliance.url}/api/v1/statements", params={"month": "2026-13"}) as response:
+            assert response.status == 400
+    assert str(tx) == lines[2].split(",")[0] and "5.60" in lines[2] and "Blue Taxi" in lines[2]
+    assert lines[-1].startswith("Total")
+    _, other = await core.billing.statement("2026-11", company="Nobody Ltd")
+    assert len(other.splitlines()) == 2  # the title and the header: no sessions of theirs

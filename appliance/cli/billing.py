@@ -207,3 +207,37 @@ async def sync_pull_tokens(core: Core, as_json: bool) -> None:
                                   f"{result.unblocked} unblocked" + (f", {len(result.skipped)} not taken: "
                                                                       + "; ".join(result.skipped[:5])
                                                                       if result.skipped else ""))
+
+
+@cli.command("statement")
+@click.option("--month", required=True, help="YYYY-MM, in the depot's time zone.")
+@click.option("--company")
+@click.option("--user")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, writable=True), help="Write a PDF here.")
+@with_core
+async def statement(core: Core, month: str, company: str | None, user: str | None, pdf_path: str | None) -> None:
+    """A month's sessions and totals for a company, a user or the whole depot (CSV on stdout, or --pdf FILE)."""
+    if company and user:
+        raise click.UsageError("give --company or --user, not both")
+    title, content = await core.billing.statement(month, company, user, "pdf" if pdf_path else "csv")
+    if pdf_path:
+        with open(pdf_path, "wb") as f:
+            f.write(content)
+        click.echo(f"{title}, {month}: written to {pdf_path}")
+    else:
+        click.echo(content, nl=False)
+
+
+@session.command("export")
+@click.option("--from", "since", required=True, help="YYYY-MM-DD (depot time), the first day.")
+@click.option("--to", "until", required=True, help="YYYY-MM-DD (depot time), the day after the last.")
+@with_core
+async def session_export(core: Core, since: str, until: str) -> None:
+    """Finished sessions as CSV for the accountant (on stdout)."""
+    import datetime as dt
+
+    try:
+        start, end = (dt.datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=core.settings.zone) for d in (since, until))
+    except ValueError:
+        raise click.BadParameter("dates are YYYY-MM-DD") from None
+    click.echo(await core.billing.sessions_export(start, end), nl=False)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from appliance.billing import cdr as cdr_shape
 from appliance.billing import pricing
 from appliance.billing.signed_meter import SignedReading, from_ocpp16, from_ocpp201
+from appliance.billing.statements import sessions_csv, statement_csv, statement_pdf
 from appliance.billing.tariff_json import TariffFormatError, from_json, to_json
 from appliance.billing.tariffs import Tariff, validate
 from appliance.config import Settings
@@ -21,6 +22,7 @@ from appliance.store import billing as store
 from appliance.store import chargers as charger_store
 from appliance.store import users as user_store
 from appliance.store.database import Database, is_constraint_error
+from appliance.store.statements import statement_rows
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +205,32 @@ class Billing:
         return cdr_shape.cdr_document(cdr_id, self.party, session, price, tariff, signed,
                                       readings[0].format if readings else "",
                                       next((r.public_key for r in readings if r.public_key), ""), now)
+
+    async def statement(self, month: str, company: str | None = None, user: str | None = None,
+                        kind: str = "csv") -> tuple[str, bytes | str]:
+        """A month's statement (YYYY-MM in the depot's time zone) for a company, a user or the whole
+        depot, as CSV text or PDF bytes; with its title."""
+        start, end = self._month(month)
+        rows = await self.db.read(statement_rows, start, end, company, user)
+        who = f"company {company}" if company else f"user {user}" if user else "all sessions"
+        title = f"Charging statement: {who}"
+        if kind == "pdf":
+            return title, statement_pdf(rows, self.settings.zone, title, self.settings.billing_party_id, month,
+                                        pricing.ROUNDING)
+        return title, statement_csv(rows, self.settings.zone, f"{title}, {month}")
+
+    async def sessions_export(self, since: dt.datetime, until: dt.datetime) -> str:
+        """Finished sessions (stopped in [since, until)) as the CSV an accountant expects."""
+        return sessions_csv(await self.db.read(statement_rows, since, until), self.settings.zone)
+
+    def _month(self, month: str) -> tuple[dt.datetime, dt.datetime]:
+        try:
+            first = dt.datetime.strptime(month, "%Y-%m")
+        except ValueError:
+            raise BillingError(f"a month is given as YYYY-MM, not {month!r}") from None
+        following = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+        zone = self.settings.zone
+        return first.replace(tzinfo=zone), following.replace(tzinfo=zone)
 
     async def cdrs(self, limit: int = 100, offset: int = 0) -> list[store.CdrRecord]:
         return await self.db.read(store.list_cdrs, limit, offset)

@@ -130,3 +130,19 @@ async def sync_pull_tokens(request: web.Request) -> web.Response:
     except ValueError as e:
         raise BillingError(str(e)) from None
     return reply(result)
+
+
+@routes.get("/api/v1/statements")
+async def statement(request: web.Request) -> web.Response:
+    """?month=YYYY-MM[&company=C|&user=U][&format=csv|pdf]"""
+    kind = request.query.get("format", "csv")
+    if kind not in ("csv", "pdf"):
+        raise BillingError("format is csv or pdf")
+    month = request.query.get("month", "")
+    _, content = await core_of(request).billing.statement(month, request.query.get("company"),
+                                                          request.query.get("user"), kind)
+    name = f"statement-{month}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "pdf":
+        return web.Response(body=content, content_type="application/pdf", headers=headers)
+    return web.Response(text=content, content_type="text/csv", headers=headers)
