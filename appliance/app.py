@@ -76,6 +76,8 @@ def _core_ctx(settings: Settings):
             dlm = app[DLM] = LoadController(core, settings)
             await dlm.start()
         sync = app[SYNC] = HeadOfficeSync(core.db, settings.sync_timeout_s)
+        # A drain that outlasts the interval makes APScheduler warn at every tick that it skipped one.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
         scheduler.add_job(sync.due, "interval", seconds=settings.sync_interval_s, max_instances=1, coalesce=True,
                           id="head-office-sync", next_run_time=dt.datetime.now(dt.timezone.utc))

@@ -183,6 +183,8 @@ async def sync_now(core: Core, as_json: bool) -> None:
     try:
         result = LiveClient(core.settings).request("POST", "/api/v1/sync/now")
     except LiveError:
+        if core.settings.server_state_path.exists():
+            raise  # a server runs but failed: say so, rather than drain beside it
         sync = HeadOfficeSync(core.db, core.settings.sync_timeout_s)
         result = {"sent": await sync.drain(), "status": await sync.status()}
     if as_json:

@@ -13,6 +13,7 @@ Order: a batch goes only when every record before it is confirmed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -107,7 +108,9 @@ class HeadOfficeSync:
                         if record.cdr_id not in accepted:
                             break
                         in_order.append(record.id)
-                    await self.db.write(store.mark_sent, in_order, _now())
+                    if in_order:
+                        await self.db.write(_confirmed_sync, in_order, _now())
+                        config = dataclasses.replace(config, failures=0)  # progress: the backoff starts over
                     confirmed += len(in_order)
                     if len(in_order) < len(batch):
                         await self._failed(config, batch[len(in_order):],
@@ -147,6 +150,11 @@ class HeadOfficeSync:
                                   next_attempt_at=_now() + dt.timedelta(seconds=delay_s))
 
         await self.db.write(failed_sync)
+
+
+def _confirmed_sync(ids: list[int], now: dt.datetime) -> None:
+    store.mark_sent(ids, now)
+    store.set_head_office(failures=0, last_success_at=now)
 
 
 class SyncFailure(Exception):
