@@ -183,3 +183,25 @@ async def test_a_months_statement_for_a_company_in_csv_and_pdf(appliance):
     assert lines[-1].startswith("Total")
     _, other = await core.billing.statement("2026-11", company="Nobody Ltd")
     assert len(other.splitlines()) == 2  # the title and the header: no sessions of theirs
+
+
+async def test_a_16_stop_carrying_signed_data_is_never_refused_and_its_data_reaches_the_cdr(appliance):
+    core = appliance.core
+    await priced_depot(core)
+    begin = 'OCMF|{"FV":"1.0","GS":"M-1","RD":[{"TX":"B","RV":1.0,"RU":"kWh"}]}|{"SD":"00"}'
+    end = 'OCMF|{"FV":"1.0","GS":"M-1","RD":[{"TX":"E","RV":11.0,"RU":"kWh"}]}|{"SD":"broken signature"}'
+    async with connect16(appliance.url, "BILL1") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=1000,
+                                                    timestamp="2026-11-20T10:00:00Z"))).transaction_id
+        answer = await cp.call(call16.StopTransaction(
+            meter_stop=11000, timestamp="2026-11-20T11:00:00Z", transaction_id=tx, id_tag="CARD1",
+            transaction_data=[{"timestamp": "2026-11-20T10:00:00Z", "sampled_value": [
+                {"value": begin, "format": "SignedData", "context": "Transaction.Begin"}]},
+                {"timestamp": "2026-11-20T11:00:00Z", "sampled_value": [
+                    {"value": end, "format": "SignedData", "context": "Transaction.End"}]}]))
+    assert answer.id_tag_info["status"] == "Accepted"
+    signed = (await core.billing.cdrs_of(tx))[0].document["signed_data"]
+    assert [v["nature"] for v in signed["signed_values"]] == ["Start", "End"]
+    assert [v["signed_data"] for v in signed["signed_values"]] == [begin, end]
+    status, checked = await appliance.api("GET", f"/api/v1/sessions/{tx}/signed")
+    assert [c["verification"]["status"] for c in checked] == ["unverifiable", "unverifiable"]  # no meter key known
