@@ -24,6 +24,7 @@ import aiohttp
 
 from appliance.store import billing as store
 from appliance.store.database import Database
+from appliance.sync.head_office_http import HeadOfficeError, request_json
 from appliance.sync.tokens import PullResult, apply_tokens, fetch_tokens
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class HeadOfficeSync:
                         break
                     try:
                         accepted = await self._post(http, config, batch)
-                    except SyncFailure as e:
+                    except HeadOfficeError as e:
                         await self._failed(config, batch, str(e))
                         return confirmed
                     in_order = []
@@ -121,22 +122,11 @@ class HeadOfficeSync:
 
     async def _post(self, http: aiohttp.ClientSession, config: store.HeadOfficeRecord,
                     batch: list[store.CdrRecord]) -> set[str]:
-        try:
-            async with http.post(f"{config.url}/cdrs", json={"cdrs": [r.document for r in batch]},
-                                 headers={"Authorization": f"Token {config.token}"}) as response:
-                if response.status >= 300:
-                    raise SyncFailure(f"head office answered HTTP {response.status}")
-                try:
-                    answer = await response.json(content_type=None)
-                except ValueError:
-                    raise SyncFailure("head office's answer is not JSON") from None
-        except asyncio.TimeoutError:
-            raise SyncFailure(f"head office did not answer within {self.timeout_s:g} s") from None
-        except aiohttp.ClientError as e:
-            raise SyncFailure(f"cannot reach head office: {e}") from None
+        answer = await request_json(http, "POST", f"{config.url}/cdrs", config.token, self.timeout_s, "CDRs",
+                                    json={"cdrs": [r.document for r in batch]})
         accepted = answer.get("accepted") if isinstance(answer, dict) else None
         if not isinstance(accepted, list):
-            raise SyncFailure("head office's answer names no accepted records")
+            raise HeadOfficeError("head office's answer names no accepted records")
         return {str(a) for a in accepted}
 
     async def _failed(self, config: store.HeadOfficeRecord, records: list[store.CdrRecord], error: str) -> None:
@@ -155,10 +145,6 @@ class HeadOfficeSync:
 def _confirmed_sync(ids: list[int], now: dt.datetime) -> None:
     store.mark_sent(ids, now)
     store.set_head_office(failures=0, last_success_at=now)
-
-
-class SyncFailure(Exception):
-    pass
 
 
 def _now() -> dt.datetime:

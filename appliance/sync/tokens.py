@@ -9,7 +9,6 @@ stops listing stays as it was, since a depot must not lose a driver's card becau
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from appliance.core.users import UserGroup, UserGroupError
+from appliance.sync.head_office_http import HeadOfficeError, request_json
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,11 @@ class PullResult:
 
 
 async def fetch_tokens(url: str, token: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http:
-            async with http.get(f"{url}/tokens", headers={"Authorization": f"Token {token}"}) as response:
-                if response.status >= 300:
-                    raise ValueError(f"head office answered HTTP {response.status} for its tokens")
-                data = await response.json(content_type=None)
-    except asyncio.TimeoutError:
-        raise ValueError(f"head office did not send its tokens within {timeout_s:g} s") from None
-    except aiohttp.ClientError as e:
-        raise ValueError(f"cannot reach head office for its tokens: {e}") from None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http:
+        data = await request_json(http, "GET", f"{url}/tokens", token, timeout_s, "its tokens")
     tokens = data.get("data") if isinstance(data, dict) else data
     if not isinstance(tokens, list):
-        raise ValueError("head office's tokens are not a list (nor OCPI's {\"data\": [...]})")
+        raise HeadOfficeError("head office's tokens are not a list (nor OCPI's {\"data\": [...]})")
     return tokens
 
 
