@@ -100,6 +100,10 @@ class Settings:
     sync_timeout_s: float = _setting(30.0, "how long head office has to answer one batch", "s")
     sync_pull_tokens: bool = _setting(False, "take the user group's tokens from head office (GET URL/tokens)")
     sync_pull_interval_s: float = _setting(900.0, "how often tokens are taken from head office", "s")
+    ui_session_idle_s: float = _setting(43200.0, "a web UI login ends after this long without use", "s")
+    ui_session_max_s: float = _setting(604800.0, "a web UI login ends after this long whatever its use", "s")
+    ui_lockout_failures: int = _setting(5, "wrong passwords in a row that lock a web UI account")
+    ui_lockout_s: float = _setting(900.0, "how long a locked web UI account stays locked (an admin can unlock it)", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
 
     @property

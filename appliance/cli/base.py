@@ -12,6 +12,7 @@ import click
 from appliance import __version__
 from appliance.cli_output import print_result
 from appliance.config import Settings, SettingsError, load_settings
+from appliance.core.accounts import AccountError
 from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
@@ -23,7 +24,7 @@ from appliance.live_client import LiveClient, LiveError
 from appliance.store.database import StoreError
 from appliance.store.migrations import SchemaTooNewError
 
-USER_ERRORS = (BillingError, ChargerError, PlanError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, StoreError,
+USER_ERRORS = (AccountError, BillingError, ChargerError, PlanError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, StoreError,
                LiveError)
 
 

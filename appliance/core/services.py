@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.config import Settings
+from appliance.core.accounts import StaffAccounts
 from appliance.core.billing import Billing
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.circuits import Circuits
@@ -48,6 +49,7 @@ class Core:
     local_lists: LocalLists
     circuits: Circuits
     billing: Billing
+    accounts: StaffAccounts
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -82,6 +84,7 @@ def open_core(settings: Settings) -> Core:
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
         reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
         circuits=Circuits(db, bus, journal), billing=billing,
+        accounts=StaffAccounts(db, settings),
     )
 
 
@@ -99,6 +102,7 @@ async def supervise_forever(core: Core) -> None:
             if tick % ticks_per_prune == 0:
                 await core.commlog.prune()
                 await core.journal.prune()
+                await core.accounts.prune_sessions()
         except Exception:
             log.exception("supervision round failed")
         tick += 1

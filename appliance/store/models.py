@@ -535,10 +535,50 @@ class ApiToken(BaseModel):
     last_used_at = DateTimeField(null=True)
 
 
+class StaffAccount(BaseModel):
+    """A person who logs into the web UI: admin (everything), operator (all but accounts), viewer."""
+
+    id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    role = CharField(max_length=10)
+    password_hash = CharField(max_length=200)  # argon2id
+    disabled = BooleanField(default=False)
+    failed_logins = IntegerField(default=0)  # in a row, since the last good login
+    locked_until = DateTimeField(null=True)
+    last_login_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+
+
+class StaffSession(BaseModel):
+    """A logged-in browser. The cookie carries a random token; only its SHA-256 is kept."""
+
+    id = AutoField()
+    account = ForeignKeyField(StaffAccount, backref="sessions", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    csrf_token = CharField(max_length=64)
+    created_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    expires_at = DateTimeField(index=True)
+    client = CharField(max_length=100, default="")
+
+
+class AuditEntry(BaseModel):
+    """Every change made through the web UI or the API, and every change to accounts: who, what, when."""
+
+    id = AutoField()
+    at = DateTimeField(index=True)
+    actor = CharField(max_length=100)
+    action = CharField(max_length=200)
+    target = CharField(max_length=200, default="")
+    detail = TextField(default="")
+    outcome = CharField(max_length=200, default="ok")
+    client = CharField(max_length=100, default="")
+
+
 ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad, Tariff, TariffGroup, TariffRule, EvseTariff,
-    ChargeDetailRecord, HeadOffice,
+    ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry,
 ]
