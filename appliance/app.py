@@ -31,6 +31,9 @@ from appliance.sync.head_office import HeadOfficeSync
 from appliance.web import api, billing_api, circuits_api
 from appliance.web.keys import CORE, DLM, READERS, SYNC
 from appliance.web.middleware import api_token_auth, errors
+from appliance.web.ui import setup_ui
+from appliance.web.ui.auth import staff_auth
+from appliance.web.ui.live import LIVE, LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ ocpp.messages.ASYNC_VALIDATION = False
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors, api_token_auth], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[errors, api_token_auth, staff_auth], client_max_size=4 * 1024 * 1024)
     app.cleanup_ctx.append(_core_ctx(settings))
     app.on_shutdown.append(_close_charger_sockets)
     app.router.add_get("/healthz", healthz)
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(api.routes)
     app.router.add_routes(circuits_api.routes)
     app.router.add_routes(billing_api.routes)
+    setup_ui(app)
     return app
 
 
@@ -62,6 +66,7 @@ def _core_ctx(settings: Settings):
     async def ctx(app: web.Application):
         core = open_core(settings)
         app[CORE] = core
+        app[LIVE] = LiveHub(core.bus)
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
         app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
@@ -119,6 +124,8 @@ async def _close_charger_sockets(app: web.Application) -> None:
         await app[OCPPJ].close_all()
     if READERS in app:
         app[READERS].end_listeners()
+    if LIVE in app:
+        app[LIVE].end_listeners()
 
 
 async def _ocppj_handler(request: web.Request) -> web.StreamResponse:

@@ -123,3 +123,13 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def staff(appliance):
+    """A web UI client logged in as an admin (tests.ui_client.staff_client makes other roles)."""
+    from tests.ui_client import staff_client
+
+    client = await staff_client(appliance, "admin")
+    yield client
+    await client.close()

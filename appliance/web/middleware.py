@@ -7,16 +7,18 @@ import logging
 
 from aiohttp import web
 
+from appliance.core.accounts import AccountError
 from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
+from appliance.core.tokens import TokenError
 from appliance.core.users import UserGroupError
 from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (BillingError, ChargerError, UserGroupError, CommandError, PlanError)
+USER_ERRORS = (AccountError, BillingError, ChargerError, UserGroupError, CommandError, PlanError, TokenError)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -1,0 +1,5 @@
+"""(filled in by issue 9's work)"""
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
