@@ -77,6 +77,18 @@ def move_driver(name: str, company_id: int | None) -> None:
     Driver.update(company=company_id).where(Driver.name == name).execute()
 
 
+def rename_company(name: str, new_name: str) -> CompanyRecord | None:
+    Company.update(name=new_name).where(Company.name == name).execute()
+    return get_company(new_name)
+
+
+def update_driver(name: str, **fields) -> DriverRecord | None:
+    """Change a driver's name and/or email (the fields given); the driver as it is then."""
+    if fields:
+        Driver.update(**fields).where(Driver.name == name).execute()
+    return get_driver(fields.get("name", name))
+
+
 def get_driver(name: str) -> DriverRecord | None:
     d = Driver.select(Driver, Company).join(Company, join_type=JOIN.LEFT_OUTER).where(Driver.name == name).first()
     return DriverRecord(d.id, d.name, d.company.name if d.company_id else None, d.email) if d else None
@@ -93,7 +105,7 @@ VehicleCompany = Company.alias()
 PoolCompany = Company.alias()
 
 
-def _tags_query():
+def tags_query():
     return (Tag.select(Tag, Driver, Company, Vehicle, VehicleCompany, PoolCompany)
             .join_from(Tag, Driver, join_type=JOIN.LEFT_OUTER)
             .join_from(Driver, Company, join_type=JOIN.LEFT_OUTER)
@@ -103,7 +115,7 @@ def _tags_query():
                        attr="pool_company"))
 
 
-def _tag_record(t: Tag) -> TagRecord:
+def tag_record(t: Tag) -> TagRecord:
     # A tag's company is its driver's, or its vehicle's, or (a card nobody has yet) its own.
     owner = t.driver if t.driver_id else t.vehicle if t.vehicle_id else None
     company = owner.company if owner is not None and owner.company_id else None
@@ -118,17 +130,17 @@ def _tag_record(t: Tag) -> TagRecord:
 
 
 def get_tag(id_tag: str) -> TagRecord | None:
-    t = _tags_query().where(Tag.id_tag == id_tag).first()
-    return _tag_record(t) if t else None
+    t = tags_query().where(Tag.id_tag == id_tag).first()
+    return tag_record(t) if t else None
 
 
 def list_tags(driver: str | None = None, status: str | None = None) -> list[TagRecord]:
-    query = _tags_query().order_by(Tag.id_tag)
+    query = tags_query().order_by(Tag.id_tag)
     if driver:
         query = query.where(Driver.name == driver)
     if status:
         query = query.where(Tag.status == status)
-    return [_tag_record(t) for t in query]
+    return [tag_record(t) for t in query]
 
 
 def add_tag(id_tag: str, driver_id: int | None, expires_at: dt.datetime | None, parent_id_tag: str,
@@ -145,6 +157,12 @@ def update_tag(id_tag: str, now: dt.datetime, **fields) -> TagRecord | None:
     fields = {k: to_db(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()}
     Tag.update(updated_at=to_db(now), **fields).where(Tag.id_tag == id_tag).execute()
     return get_tag(id_tag)
+
+
+def driver_tag_ids(name: str, status: str) -> list[str]:
+    """The ids of the driver's tags in that status."""
+    query = Tag.select(Tag.id_tag).join(Driver).where((Driver.name == name) & (Tag.status == status))
+    return [t.id_tag for t in query.order_by(Tag.id_tag)]
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,13 @@ def add_vehicle(name: str, company_id: int | None, now: dt.datetime) -> VehicleR
 def get_vehicle(name: str) -> VehicleRecord | None:
     v = Vehicle.select(Vehicle, Company).join(Company, join_type=JOIN.LEFT_OUTER).where(Vehicle.name == name).first()
     return VehicleRecord(v.id, v.name, v.company.name if v.company_id else None) if v else None
+
+
+def update_vehicle(name: str, **fields) -> VehicleRecord | None:
+    """Change a vehicle's name and/or company (an id or None); the vehicle as it is then."""
+    if fields:
+        Vehicle.update(**fields).where(Vehicle.name == name).execute()
+    return get_vehicle(fields.get("name", name))
 
 
 def list_vehicles(company: str | None = None) -> list[VehicleRecord]:
