@@ -67,6 +67,8 @@ class VirtualCharger16(Answering, ChargePoint):
         self.local_list: dict[str, str] = {}  # idTag -> status
         self.start_on_remote_start = False
         self.remote_started: list[Any] = []
+        self.stop_on_remote_stop = False  # an accepted RemoteStopTransaction is followed by a StopTransaction
+        self.meter_wh = 0  # the register a StopTransaction after a remote stop reports
         self.profiles: dict[int, tuple[int, dict[str, Any]]] = {}  # profile id -> (connector id, profile)
         self.profile_delay_s = 0.0  # how long it takes to apply a profile (and answer)
 
@@ -91,6 +93,11 @@ class VirtualCharger16(Answering, ChargePoint):
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, **kw):
         return call_result.RemoteStopTransaction(status=self._got("RemoteStopTransaction", **kw))
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id, **kw):
+        if self.stop_on_remote_stop and self.answers.get("RemoteStopTransaction", "Accepted") == "Accepted":
+            await self.stop_transaction(transaction_id, self.meter_wh, reason="Remote")
 
     @on(Action.reset)
     def on_reset(self, **kw):
