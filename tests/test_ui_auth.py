@@ -193,3 +193,13 @@ async def test_the_api_keeps_its_token_and_ignores_the_ui_cookie(appliance, staf
         assert response.status == 401  # a logged-in browser is not an API client
     status, _ = await appliance.api("GET", "/api/v1/chargers")
     assert status == 200
+
+
+async def test_changes_through_the_api_are_audited_too(appliance):
+    status, _ = await appliance.api("POST", "/api/v1/companies", {"name": "Blue Taxi"})
+    assert status == 201
+    status, _ = await appliance.api("POST", "/api/v1/companies", {"name": "Blue Taxi"})
+    assert status == 400
+    entries = await appliance.core.accounts.audit_log(actor="api:tests")
+    assert [(e.action, e.outcome) for e in entries] == [("POST /api/v1/companies", "refused (400)"),
+                                                        ("POST /api/v1/companies", "ok")]

@@ -36,7 +36,27 @@ async def api_token_auth(request: web.Request, handler):
         return web.json_response({"error": "an API token is needed: Authorization: Bearer TOKEN"}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
     request[TOKEN_NAME] = record.name
-    return await handler(request)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        await _audit(request, e.status)
+        raise
+    except Exception as e:
+        await _audit(request, 404 if isinstance(e, LookupError) else 400 if isinstance(e, USER_ERRORS) else 500)
+        raise
+    await _audit(request, response.status)
+    return response
+
+
+async def _audit(request: web.Request, status: int) -> None:
+    """Every change made through the API, in the same audit log as the web UI's (bodies are not kept:
+    they may carry passwords and tokens)."""
+    await request.app[CORE].accounts.audit(
+        f"api:{request[TOKEN_NAME]}", f"{request.method} {request.path}",
+        "/".join(str(v) for v in request.match_info.values()), "",
+        f"refused ({status})" if status >= 400 else "ok", request.remote or "")
 
 
 @web.middleware
