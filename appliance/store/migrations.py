@@ -94,6 +94,7 @@ def _v10_billing(db: SqliteDatabase) -> None:
 
 def _v11_staff_accounts(db: SqliteDatabase) -> None:
     db.create_tables([models.StaffAccount, models.StaffSession, models.AuditEntry])
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_started_at" ON "transaction" ("started_at")')
 
 
 # Each entry: (version, what it does, the function that does it on the open database).
@@ -108,7 +109,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
     (8, "cards enrolled to a company before anyone is given them", _v8_company_cards),
     (9, "load management: circuits, how EVSEs are wired, limits in force, priorities", _v9_load_management),
     (10, "billing: tariffs, tariff groups per EVSE, charge detail records (the outbox to head office)", _v10_billing),
-    (11, "web UI: staff accounts, their sessions, the audit log", _v11_staff_accounts),
+    (11, "web UI: staff accounts, their sessions, the audit log; sessions by start time", _v11_staff_accounts),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

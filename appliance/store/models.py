@@ -237,6 +237,7 @@ class Transaction(BaseModel):
             (("charger", "connector_number", "started_at", "id_tag", "meter_start_wh"), True),
             (("stopped_at",), False),
             (("charger", "remote_tx_id"), False),
+            (("started_at",), False),  # periods: the dashboard's figures, statements, reports
         )
 
 

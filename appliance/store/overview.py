@@ -160,31 +160,63 @@ def evse_powers() -> list[EvsePower]:
 
 # -- the search -----------------------------------------------------------------------------------------
 
-def charger_texts() -> list[tuple[str, str, str, str, str, str, str]]:
-    """(identity, description, vendor, model, serial number, registration, connection state) of every charger."""
-    return _rows("SELECT identity, description, vendor, model, serial_number, registration, connection_state "
-                 "FROM charger ORDER BY identity")
+@dataclass(frozen=True)
+class ChargerText:
+    identity: str
+    description: str
+    vendor: str
+    model: str
+    serial_number: str
+    registration: str
+    connection_state: str
+
+
+@dataclass(frozen=True)
+class DriverText:
+    name: str
+    email: str
+    company: str | None
+
+
+@dataclass(frozen=True)
+class VehicleText:
+    name: str
+    company: str | None
+
+
+@dataclass(frozen=True)
+class TagText:
+    id_tag: str
+    note: str
+    status: str
+    driver: str | None
+    vehicle: str | None
+
+
+def charger_texts() -> list[ChargerText]:
+    return [ChargerText(*row) for row in _rows(
+        "SELECT identity, description, vendor, model, serial_number, registration, connection_state "
+        "FROM charger ORDER BY identity")]
 
 
 def company_names() -> list[str]:
     return [row[0] for row in _rows("SELECT name FROM company ORDER BY name")]
 
 
-def driver_texts() -> list[tuple[str, str, str | None]]:
-    """(name, email, company) of every driver."""
-    return _rows("SELECT d.name, d.email, c.name FROM driver d LEFT JOIN company c ON c.id = d.company_id "
-                 "ORDER BY d.name")
+def driver_texts() -> list[DriverText]:
+    return [DriverText(*row) for row in _rows(
+        "SELECT d.name, d.email, c.name FROM driver d LEFT JOIN company c ON c.id = d.company_id ORDER BY d.name")]
 
 
-def vehicle_texts() -> list[tuple[str, str | None]]:
-    return _rows("SELECT v.name, c.name FROM vehicle v LEFT JOIN company c ON c.id = v.company_id ORDER BY v.name")
+def vehicle_texts() -> list[VehicleText]:
+    return [VehicleText(*row) for row in _rows(
+        "SELECT v.name, c.name FROM vehicle v LEFT JOIN company c ON c.id = v.company_id ORDER BY v.name")]
 
 
-def tag_texts() -> list[tuple[str, str, str, str | None, str | None]]:
-    """(id_tag, note, status, driver, vehicle) of every tag."""
-    return _rows("SELECT t.id_tag, t.note, t.status, d.name, v.name FROM tag t "
-                 "LEFT JOIN driver d ON d.id = t.driver_id LEFT JOIN vehicle v ON v.id = t.vehicle_id "
-                 "ORDER BY t.id_tag")
+def tag_texts() -> list[TagText]:
+    return [TagText(*row) for row in _rows(
+        "SELECT t.id_tag, t.note, t.status, d.name, v.name FROM tag t LEFT JOIN driver d ON d.id = t.driver_id "
+        "LEFT JOIN vehicle v ON v.id = t.vehicle_id ORDER BY t.id_tag")]
 
 
 _SESSION_HIT = ("SELECT t.id, c.identity, t.connector_number, t.id_tag, t.started_at, t.stopped_at, t.energy_wh "
