@@ -12,9 +12,25 @@ from dataclasses import dataclass
 
 from peewee import JOIN, Case, fn
 
-from appliance.store.models import Charger, ChargerAccess, ChargerGroup, Company, Driver, GroupAccess, Tag, Transaction, Vehicle
+from appliance.store.models import (
+    Charger,
+    ChargerAccess,
+    ChargerGroup,
+    Company,
+    Driver,
+    GroupAccess,
+    Tag,
+    Transaction,
+    Vehicle,
+)
 from appliance.store.times import from_db, to_db
-from appliance.store.users import PoolCompany, TagRecord, VehicleCompany, tag_record, tags_query
+from appliance.store.users import (
+    PoolCompany,
+    TagRecord,
+    VehicleCompany,
+    tag_record,
+    tags_query,
+)
 
 
 @dataclass(frozen=True)
@@ -96,11 +112,13 @@ def driver_overviews(q: str = "", company: str | None = None, name: str | None =
         query = query.where(Company.name == company)
     if name is not None:
         query = query.where(Driver.name == name)
-    tags = _tag_counts(Tag.driver)
-    sessions = _session_counts(Transaction.driver)
+    rows = list(query)
+    only = [d.id for d in rows] if name is not None else None
+    tags = _tag_counts(Tag.driver, only)
+    sessions = _session_counts(Transaction.driver, only)
     return [DriverOverview(d.name, d.company.name if d.company_id else None, d.email, d.priority,
                            *tags.get(d.id, (0, 0)), *sessions.get(d.id, (0, None)))
-            for d in query]
+            for d in rows]
 
 
 def vehicle_overviews(q: str = "", company: str | None = None, name: str | None = None) -> list[VehicleOverview]:
@@ -111,30 +129,38 @@ def vehicle_overviews(q: str = "", company: str | None = None, name: str | None 
         query = query.where(Company.name == company)
     if name is not None:
         query = query.where(Vehicle.name == name)
-    tags = _tag_counts(Tag.vehicle)
-    sessions = _session_counts(Tag.vehicle, through_tag=True)
+    rows = list(query)
+    only = [v.id for v in rows] if name is not None else None
+    tags = _tag_counts(Tag.vehicle, only)
+    sessions = _session_counts(Tag.vehicle, only, through_tag=True)
     return [VehicleOverview(v.name, v.company.name if v.company_id else None, v.priority,
                             *tags.get(v.id, (0, 0)), *sessions.get(v.id, (0, None)))
-            for v in query]
+            for v in rows]
 
 
 def _count_by(field) -> dict[int, int]:
     return {owner: n for owner, n in field.model.select(field, fn.COUNT(field.model.id)).group_by(field).tuples()}
 
 
-def _tag_counts(owner_field) -> dict[int, tuple[int, int]]:
+def _owned(owner_field, only: list[int] | None):
+    """Rows with an owner, or (a single owner's page) only those owners' rows."""
+    return owner_field.is_null(False) if only is None else owner_field.in_(only)
+
+
+def _tag_counts(owner_field, only: list[int] | None = None) -> dict[int, tuple[int, int]]:
     """Per owner: (tags, of which blocked)."""
     blocked = fn.SUM(Case(None, [(Tag.status == "blocked", 1)], 0))
-    rows = Tag.select(owner_field, fn.COUNT(Tag.id), blocked).where(owner_field.is_null(False)).group_by(owner_field)
+    rows = Tag.select(owner_field, fn.COUNT(Tag.id), blocked).where(_owned(owner_field, only)).group_by(owner_field)
     return {owner: (n, int(b or 0)) for owner, n, b in rows.tuples()}
 
 
-def _session_counts(owner_field, through_tag: bool = False) -> dict[int, tuple[int, dt.datetime | None]]:
+def _session_counts(owner_field, only: list[int] | None = None,
+                    through_tag: bool = False) -> dict[int, tuple[int, dt.datetime | None]]:
     """Per owner: (sessions, when the last one started)."""
     query = Transaction.select(owner_field, fn.COUNT(Transaction.id), fn.MAX(Transaction.started_at))
     if through_tag:  # a vehicle's sessions are those of its cards
         query = query.join(Tag, on=(Transaction.tag == Tag.id))
-    rows = query.where(owner_field.is_null(False)).group_by(owner_field)
+    rows = query.where(_owned(owner_field, only)).group_by(owner_field)
     return {owner: (n, from_db(last)) for owner, n, last in rows.tuples()}
 
 
@@ -151,7 +177,7 @@ def find_tags(q: str = "", state: str | None = None, now: dt.datetime | None = N
         query = query.where(Tag.id_tag.contains(q) | Tag.note.contains(q) | Driver.name.contains(q)
                             | Vehicle.name.contains(q))
     if state:
-        query = query.where(_state_condition(state, to_db(now or dt.datetime.now(dt.timezone.utc))))
+        query = query.where(_state_condition(state, to_db(now or dt.datetime.now(dt.UTC))))
     if driver:
         query = query.where(Driver.name == driver)
     if vehicle:

@@ -82,11 +82,11 @@ def rename_company(name: str, new_name: str) -> CompanyRecord | None:
     return get_company(new_name)
 
 
-def update_driver(name: str, **fields) -> DriverRecord | None:
+def update_driver(current_name: str, **fields) -> DriverRecord | None:
     """Change a driver's name and/or email (the fields given); the driver as it is then."""
     if fields:
-        Driver.update(**fields).where(Driver.name == name).execute()
-    return get_driver(fields.get("name", name))
+        Driver.update(**fields).where(Driver.name == current_name).execute()
+    return get_driver(fields.get("name", current_name))
 
 
 def get_driver(name: str) -> DriverRecord | None:
@@ -212,11 +212,11 @@ def get_vehicle(name: str) -> VehicleRecord | None:
     return VehicleRecord(v.id, v.name, v.company.name if v.company_id else None) if v else None
 
 
-def update_vehicle(name: str, **fields) -> VehicleRecord | None:
+def update_vehicle(current_name: str, **fields) -> VehicleRecord | None:
     """Change a vehicle's name and/or company (an id or None); the vehicle as it is then."""
     if fields:
-        Vehicle.update(**fields).where(Vehicle.name == name).execute()
-    return get_vehicle(fields.get("name", name))
+        Vehicle.update(**fields).where(Vehicle.name == current_name).execute()
+    return get_vehicle(fields.get("name", current_name))
 
 
 def list_vehicles(company: str | None = None) -> list[VehicleRecord]:

@@ -1,5 +1,13 @@
-"""(filled in by issue 9's work)"""
+"""The people pages: companies, drivers, vehicles and their tags (cards), enrolment on the box's
+reader and the unknown tags chargers have seen. Each lives in a module of its own; all register on
+one route table, in the order below (the tags' fixed paths before /tags/{id_tag})."""
 
-from aiohttp import web
+from appliance.web.ui import (  # noqa: F401
+    people_companies,
+    people_drivers,
+    people_tags,
+    people_vehicles,
+)
+from appliance.web.ui.people_forms import routes
 
-routes = web.RouteTableDef()
+__all__ = ["routes"]
