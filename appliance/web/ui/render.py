@@ -21,17 +21,17 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 FLASH_COOKIE = "appliance_flash"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-# (path, label, role needed to see it); the header's navigation, in order.
+# (path, label, role needed to see it, the paths that belong to it); the header's navigation.
 NAVIGATION = [
-    ("/", "Dashboard", "viewer"),
-    ("/chargers", "Chargers", "viewer"),
-    ("/sessions", "Sessions", "viewer"),
-    ("/drivers", "Drivers & tags", "viewer"),
-    ("/circuits", "Circuits", "viewer"),
-    ("/tariffs", "Tariffs", "viewer"),
-    ("/sync", "Sync", "viewer"),
-    ("/settings", "Settings", "viewer"),
-    ("/accounts", "Accounts", "admin"),
+    ("/", "Dashboard", "viewer", ("/dashboard",)),
+    ("/chargers", "Chargers", "viewer", ("/chargers",)),
+    ("/sessions", "Sessions", "viewer", ("/sessions",)),
+    ("/drivers", "Drivers & tags", "viewer", ("/drivers", "/companies", "/vehicles", "/tags")),
+    ("/circuits", "Circuits", "viewer", ("/circuits",)),
+    ("/tariffs", "Tariffs", "viewer", ("/tariffs", "/statements")),
+    ("/sync", "Sync", "viewer", ("/sync",)),
+    ("/settings", "Settings", "viewer", ("/settings",)),
+    ("/accounts", "Accounts", "admin", ("/accounts", "/audit")),
 ]
 
 
@@ -46,7 +46,8 @@ class FormError(ValueError):
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(kwh=kwh, kw=kw, amps=amps, money=money, duration=duration, number=number)
+    env.filters.update(kwh=kwh, kw=kw, amps=amps, money=money, duration=duration, number=number,
+                       segment=segment)
     env.globals.update(version=__version__, navigation=NAVIGATION)
     return env
 
@@ -139,6 +140,11 @@ def choice_field(form, name: str, label: str, choices: list[str] | tuple[str, ..
 
 
 # -- filters ---------------------------------------------------------------------------------------
+
+def segment(value: object) -> str:
+    """A name as one path segment (jinja's urlencode leaves '/' alone, which would split it)."""
+    return urllib.parse.quote(str(value), safe="")
+
 
 def local_time(value: dt.datetime | None, zone, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
