@@ -24,9 +24,12 @@ class PageFacts(HTMLParser):
         self.forms: list[dict] = []
         self._label_depth = 0
         self._form: dict | None = None
+        self.ids: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         a = {k: v or "" for k, v in attrs}
+        if a.get("id"):
+            self.ids.append(a["id"])
         if tag == "a" and a.get("href", "").startswith("/") and not a["href"].startswith("/static/"):
             self.links.append(a["href"])
         if tag == "label":
@@ -61,6 +64,7 @@ def check_page(path: str, html: str) -> list[str]:
                     or control.get("aria-labelledby") or control.get("title"))
         if not labelled:
             problems.append(f"{path}: {control['_tag']} name={control.get('name')!r} has no label")
+    problems += [f"{path}: id {i!r} is used twice" for i in sorted({i for i in facts.ids if facts.ids.count(i) > 1})]
     for form in facts.forms:
         if form["method"] == "post" and not form["csrf"]:
             problems.append(f"{path}: form posting to {form['action']!r} has no CSRF token")

@@ -211,6 +211,11 @@ class VirtualCharger16(Answering, ChargePoint):
         return await self.call(call.BootNotification(charge_point_vendor="Virtual", charge_point_model="VC-16",
                                                      charge_point_serial_number="SN-1", firmware_version="1.0"))
 
+    async def status_notification(self, connector_id: int, status: str, error_code: str = "NoError",
+                                  **extra: Any) -> Any:
+        return await self.call(call.StatusNotification(connector_id=connector_id, error_code=error_code,
+                                                       status=status, **extra))
+
     async def start_transaction(self, id_tag: str, connector_id: int = 1, meter_start: int = 0,
                                 timestamp: str | None = None) -> Any:
         return await self.call(call.StartTransaction(connector_id=connector_id, id_tag=id_tag,
