@@ -203,3 +203,20 @@ async def test_changes_through_the_api_are_audited_too(appliance):
     entries = await appliance.core.accounts.audit_log(actor="api:tests")
     assert [(e.action, e.outcome) for e in entries] == [("POST /api/v1/companies", "refused (400)"),
                                                         ("POST /api/v1/companies", "ok")]
+
+
+@pytest.mark.parametrize("form, kept, masked", [
+    ({"key": "AuthorizationKey", "value": "0123456789abcdef", "reason": "rotate"}, ["reason=rotate"], "0123456789abcdef"),
+    ({"key": "SecurityCtrlr.BasicAuthPassword", "value": "s3cret-s3cret"}, ["key=SecurityCtrlr.BasicAuthPassword"],
+     "s3cret-s3cret"),
+    ({"password": "hunter2hunter2", "identity": "CP1"}, ["identity=CP1"], "hunter2hunter2"),
+    ({"token": "abcdefabcdef", "url": "https://ho.example/"}, ["url=https://ho.example/"], "abcdefabcdef"),
+    ({"new_password_again": "x" * 12, "token_type": "ISO14443"}, ["token_type=ISO14443"], "x" * 12),
+])
+def test_the_audit_log_never_keeps_a_secret(form, kept, masked):
+    from appliance.web.ui.auth import _loggable_form
+
+    detail = _loggable_form(dict(form, csrf_token="c" * 20))
+    assert masked not in detail and "c" * 20 not in detail
+    for part in kept:
+        assert part in detail

@@ -136,11 +136,15 @@ _SECRET_KEYS = ("authorizationkey", "basicauthpassword")
 
 def _loggable(arguments: dict[str, Any]) -> dict[str, Any]:
     """Arguments as the action log keeps them: secrets masked, dataclasses as dicts."""
-    out: dict[str, Any] = {key: _plain(value) for key, value in arguments.items()}
+    return mask_secret_value({key: _plain(value) for key, value in arguments.items()})
+
+
+def mask_secret_value(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The value of a configuration key that is a secret, masked (for every log: action, audit)."""
     # A 1.6 key or a 2.0.1 variable (SecurityCtrlr.BasicAuthPassword); 2.0.1 names are case-insensitive.
-    if str(out.get("key", "")).rsplit(".", 1)[-1].split(":")[0].lower() in _SECRET_KEYS and "value" in out:
-        out["value"] = "***"
-    return out
+    if str(arguments.get("key", "")).rsplit(".", 1)[-1].split(":")[0].lower() in _SECRET_KEYS and "value" in arguments:
+        arguments = dict(arguments, value="***")
+    return arguments
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,11 @@
   const regions = [];
   function registerRegions() {
     document.querySelectorAll("[data-live-src]").forEach(el => {
-      const on = (el.dataset.liveOn || "*").split(/\s+/).filter(Boolean).map(s => s.split(":"));
+      // kind:charger, split at the first colon only: a charger's id may itself hold colons.
+      const on = (el.dataset.liveOn || "*").split(/\s+/).filter(Boolean).map(s => {
+        const i = s.indexOf(":");
+        return i < 0 ? [s] : [s.slice(0, i), s.slice(i + 1)];
+      });
       regions.push({ el, on, timer: null, busy: false, again: false });
     });
   }

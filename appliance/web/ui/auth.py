@@ -16,6 +16,7 @@ import urllib.parse
 from aiohttp import web
 
 from appliance.core.accounts import LoginRefused
+from appliance.core.commands import mask_secret_value
 from appliance.web.keys import AUDIT_ACTION, CORE, STAFF
 from appliance.web.middleware import USER_ERRORS
 from appliance.web.ui.render import FormError, redirect, render
@@ -130,10 +131,18 @@ async def _refused(request: web.Request, status: int, message: str) -> web.Respo
     return await render(request, "error.html", {"status": status, "message": message}, status=status)
 
 
+def _loggable_form(form) -> str:
+    fields = mask_secret_value({k: str(v)[:200] for k, v in form.items() if not hasattr(v, "file")})
+    return "; ".join(f"{k}={'***' if _is_secret(k) else v}" for k, v in fields.items() if k != "csrf_token")
+
+
+def _is_secret(name: str) -> bool:
+    return name in SECRET_FIELDS or "password" in name.lower() or name.lower().endswith(("token", "secret"))
+
+
 async def _audit(request: web.Request, form, status: int) -> None:
     staff = request[STAFF]
-    detail = "; ".join(f"{k}={str(v)[:200]}" for k, v in form.items()
-                       if k not in SECRET_FIELDS and not hasattr(v, "file"))
+    detail = _loggable_form(form)
     action = request.get(AUDIT_ACTION) or f"{request.method} {request.path}"
     target = "/".join(str(v) for v in request.match_info.values())
     await request.app[CORE].accounts.audit(staff.account.name, action, target, detail[:4000],
