@@ -101,21 +101,24 @@ async def test_remote_start_and_stop_from_the_charger_page(browser, appliance):
         charger.start_on_remote_start = True
         charger.stop_on_remote_stop = True
         await page.goto(appliance.url + "/chargers/CP1?tab=actions")
-        start = page.locator("form", has=page.get_by_role("button", name="Start remotely"))
+        await page.locator("summary", has_text="Start charging").click()
+        start = page.locator("#cmd-remote_start form")
         await start.get_by_label("Tag").fill("CARD1")
         await start.get_by_label("Reason").fill("driver forgot the card")
-        await start.get_by_role("button", name="Start remotely").click()
-        await page.get_by_text("Accepted").first.wait_for()
+        await start.get_by_role("button", name="Start charging").click()
+        await page.locator("#outcome").get_by_text("Accepted").first.wait_for()
         transaction_id = (await wait_for(lambda: charger.remote_started))[0].transaction_id
         for wh in (1500, 4000, 7000):
             await charger.meter_values(transaction_id, wh)
             await asyncio.sleep(0.05)
         charger.meter_wh = 9000
         await page.goto(appliance.url + "/chargers/CP1?tab=actions")
-        stop = page.locator("form", has=page.get_by_role("button", name="Stop remotely"))
+        await page.locator("summary", has_text="Stop charging").click()
+        stop = page.locator("#cmd-remote_stop form")
+        assert await stop.get_by_label("Session").input_value() == str(transaction_id)  # the open one, filled in
         await stop.get_by_label("Reason").fill("car is full")
-        await stop.get_by_role("button", name="Stop remotely").click()
-        await page.get_by_text("Accepted").first.wait_for()
+        await stop.get_by_role("button", name="Stop charging").click()
+        await page.locator("#outcome").get_by_text("Accepted").first.wait_for()
         await wait_for(lambda: appliance.core.transactions.list(active=False))
     await page.goto(appliance.url + "/sessions")
     await page.get_by_role("link", name=str(transaction_id), exact=True).click()
