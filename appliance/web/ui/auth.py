@@ -71,8 +71,8 @@ async def staff_auth(request: web.Request, handler):
 
 
 async def _guarded(request: web.Request, handler) -> web.StreamResponse:
-    if request.path in PUBLIC:
-        return await _answer(request, handler)
+    if request.path in PUBLIC or request.match_info.http_exception is not None:
+        return await _answer(request, handler)  # the login page, or "no such page" (404/405) for anyone
     staff = await request.app[CORE].accounts.session(request.cookies.get(COOKIE, ""))
     if staff is None:
         if request.method in SAFE_METHODS:
