@@ -21,7 +21,7 @@ from tests.virtual_readers import AsciiReader
 
 
 def field_error(html: str, field: str) -> str:
-    found = re.search(rf'<small class="error" id="e-{field}">([^<]*)</small>', html)
+    found = re.search(rf'<small class="error" id="e-(?:f-)?{field}">([^<]*)</small>', html)
     return found.group(1) if found else ""
 
 
