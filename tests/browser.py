@@ -59,7 +59,7 @@ async def browser():
 async def new_page(browser, width: int = 1280, height: int = 900):
     context = await browser.new_context(viewport={"width": width, "height": height}, locale="en-GB")
     page = await context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)  # a loaded 2-core CI box is slow to render
     return page
 
 
