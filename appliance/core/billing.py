@@ -4,6 +4,7 @@ credit for the old record and a new one; a record once written is never changed)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -214,14 +215,16 @@ class Billing:
         rows = await self.db.read(statement_rows, start, end, company, user)
         who = f"company {company}" if company else f"user {user}" if user else "all sessions"
         title = f"Charging statement: {who}"
+        # Laying out a PDF of a big month takes seconds: in a worker thread, never on the event loop.
         if kind == "pdf":
-            return title, statement_pdf(rows, self.settings.zone, title, self.settings.billing_party_id, month,
-                                        pricing.ROUNDING)
-        return title, statement_csv(rows, self.settings.zone, f"{title}, {month}")
+            return title, await asyncio.to_thread(statement_pdf, rows, self.settings.zone, title,
+                                                  self.settings.billing_party_id, month, pricing.ROUNDING)
+        return title, await asyncio.to_thread(statement_csv, rows, self.settings.zone, f"{title}, {month}")
 
     async def sessions_export(self, since: dt.datetime, until: dt.datetime) -> str:
         """Finished sessions (stopped in [since, until)) as the CSV an accountant expects."""
-        return sessions_csv(await self.db.read(statement_rows, since, until), self.settings.zone)
+        return await asyncio.to_thread(sessions_csv, await self.db.read(statement_rows, since, until),
+                                       self.settings.zone)
 
     def _month(self, month: str) -> tuple[dt.datetime, dt.datetime]:
         try:
