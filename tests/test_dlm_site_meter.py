@@ -68,6 +68,7 @@ FAST_TIMEOUT_S = 0.3
     ("http://meter/status.json#L4=a", "unknown fragment option 'L4'"),
     ("http://meter/status.json#L1=a&scale=x", "scale='x' is not a number"),
     ("http://meter/status.json#L1=a&token=", "token= is empty"),
+    ("http://user:pw@meter/status.json#L1=a&token=abc", "a user:password in the address or a token=, not both"),
     ("http:///status.json#L1=a", "missing meter host"),
     ("http://meter:80a/status.json#L1=a", "port is not a number"),
 ])

@@ -406,6 +406,9 @@ def _parse_http(url: str, parts: SplitResult, timeout_s: float) -> HttpSource:
     _port(url, parts)
     if "token" in options and not options["token"]:
         raise _bad(url, "token= is empty")
+    if "token" in options and (parts.username or parts.password):
+        # One Authorization header: basic auth from the URL or the bearer token, never both.
+        raise _bad(url, "give a user:password in the address or a token=, not both")
     request_url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
     return HttpSource(url, request_url, paths, _scale_option(url, options), options.get("token"), timeout_s)
 
