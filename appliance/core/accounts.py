@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -28,8 +29,6 @@ MIN_PASSWORD_LENGTH = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _TOUCH_EVERY = dt.timedelta(seconds=60)  # a session's last use is written at most this often
 _hasher = PasswordHasher()
-# A hash to verify against when the name is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 __all__ = ["AccountError", "AccountRecord", "AuditRecord", "LoginRefused", "ROLES", "StaffAccounts", "StaffSession",
            "role_allows"]
@@ -154,7 +153,7 @@ class StaffAccounts:
         now = ev.utcnow()
         account = await self.db.read(store.get, name) if name else None
         stored = await self.db.read(store.password_hash, name) if account else None
-        good = await asyncio.to_thread(_verify, password or "", stored or _DUMMY_HASH)
+        good = await asyncio.to_thread(_verify, password or "", stored or _dummy_hash())
         if account is None:
             await self.audit(name[:64] or "?", "login refused", "", "no such account", "refused", client)
             raise LoginRefused("wrong name or password")
@@ -230,6 +229,13 @@ class StaffAccounts:
     async def audit_log(self, limit: int = 100, offset: int = 0, actor: str | None = None,
                         search: str | None = None) -> list[AuditRecord]:
         return await self.db.read(store.audit_log, limit, offset, actor, search)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the name is unknown, so a wrong name takes as long as a wrong
+    password; made at the first login, not at import (it costs a tenth of a second)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 def _verify(password: str, stored: str) -> bool:
