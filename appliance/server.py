@@ -1,16 +1,19 @@
-"""Running the app: listen, tell the CLI how to reach us, stop cleanly on SIGTERM/SIGINT."""
+"""Running the app: listen, tell the CLI how to reach us, stop cleanly on SIGTERM/SIGINT; under systemd,
+say when we are ready, how we are doing and when we stop, and ping its watchdog from the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import logging
 import os
 import signal
+from typing import Callable
 
 from aiohttp import web
 
-from appliance import tls
+from appliance import systemd_notify, tls
 from appliance.app import create_app
 from appliance.config import Settings
 from appliance.core.tokens import CLI_TOKEN_NAME
@@ -20,6 +23,11 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    notifier = systemd_notify.Notifier()
+    if notifier.enabled:  # the watchdog kills a stuck server with SIGABRT: leave its stacks in the journal
+        faulthandler.enable()
+    # Until READY=1 systemd counts against TimeoutStartSec; an upgrade's backup and migration happen here.
+    notifier.status("starting: opening the database")
     certificate = tls.ensure_certificate(settings) if settings.tls else None
     ssl_context = tls.server_context(certificate) if certificate else None
     app = create_app(settings)
@@ -40,12 +48,28 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
+    status = _status_line(app, settings.host, port)
+    notifier.ready(status())  # only now: the port answers and server.json names us
+    heartbeat = asyncio.create_task(systemd_notify.keep_telling(notifier, status), name="systemd-notify") \
+        if notifier.enabled else None
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        notifier.stopping()
+        if heartbeat is not None:
+            heartbeat.cancel()
         settings.server_state_path.unlink(missing_ok=True)
         await runner.cleanup()
+
+
+def _status_line(app: web.Application, host: str, port: int) -> Callable[[], str]:
+    """The line `systemctl status appliance` shows: where we listen and how many chargers are connected."""
+    def status() -> str:
+        connected = len(app[CORE].links.connected())
+        return f"listening on {host}:{port}, {connected} charger{'' if connected == 1 else 's'} connected"
+
+    return status
 
 
 def write_server_state(settings: Settings, port: int, token: str,
