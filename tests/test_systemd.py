@@ -506,3 +506,21 @@ def test_a_failing_step_of_a_real_install_is_one_line_naming_the_command():
         _run_all([["sh", "-c", "echo first >&2; echo Unit appliance.service failed >&2; exit 3"]])
     assert failed.value.message == ("sh -c 'echo first >&2; echo Unit appliance.service failed >&2; exit 3' failed "
                                     "(exit 3): Unit appliance.service failed")
+
+
+def test_under_the_journal_each_log_line_carries_its_priority():
+    import logging
+
+    from appliance.cli.server import JournalFormatter
+
+    formatter = JournalFormatter()
+    warning = logging.LogRecord("appliance.x", logging.WARNING, __file__, 1, "disk %s full", ("nearly",), None)
+    assert formatter.format(warning) == "<4>WARNING appliance.x: disk nearly full"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        error = logging.LogRecord("appliance.x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    lines = formatter.format(error).splitlines()
+    assert len(lines) > 2 and all(line.startswith("<3>") for line in lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 import click
@@ -28,12 +29,30 @@ def serve(ctx: click.Context, host: str | None, port: int | None, unknown_charge
     from appliance.server import serve as run_server
 
     settings = settings_of(ctx, host=host, port=port, unknown_chargers=unknown_chargers)
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter() if os.environ.get("JOURNAL_STREAM") else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     try:
         asyncio.run(run_server(settings))
     except (SchemaTooNewError, StoreError, tls.TlsError, OSError) as e:
         raise click.ClickException(str(e)) from None
+
+
+class JournalFormatter(logging.Formatter):
+    """Under systemd (JOURNAL_STREAM set): the journal stamps the time itself, and a <N> prefix gives
+    each line its syslog priority, so `journalctl -u appliance -p warning` shows what matters."""
+
+    PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self.PRIORITIES.get(record.levelno, 6)
+        # Every line of a multi-line record (a traceback) gets the prefix, or the journal would file
+        # the rest at the default priority.
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
 
 
 @cli.command("settings")
