@@ -69,10 +69,15 @@ class Settings:
     )
     commlog_retention_days: int = _setting(14, "days of OCPP messages kept in the communication log", "days")
     commlog_max_rows: int = _setting(2_000_000, "most OCPP messages kept in the communication log", "rows")
+    commlog_max_mb: int = _setting(1024, "most message text kept in the communication log (oldest pruned first, "
+                                         "every 10 minutes); with the two settings above it bounds the disk used", "MB")
     sqlite_synchronous: str = _setting(
-        "full", "SQLite synchronous mode; full survives power cuts, normal only process crashes",
+        "full", "SQLite synchronous mode. full: each commit is on disk before a charger gets its answer (survives "
+        "power cuts); normal: a power cut can lose the last commits already answered (survives process crashes only)",
         choices=("full", "normal"),
     )
+    backups_keep: int = _setting(5, "automatic backups kept of each kind in DATA_DIR/backups (taken before a "
+                                    "schema upgrade and before a restore); the oldest beyond this are deleted")
     timezone: str = _setting("UTC", "the depot's time zone (IANA name, e.g. Europe/Berlin): dates people give "
                              "and see are in it; storage and the wire stay UTC")
     load_management: bool = _setting(True, "keep the chargers wired to circuits within the circuits' limits "
@@ -109,6 +114,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "appliance.sqlite3"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Automatic backups: before a schema upgrade, before a restore."""
+        return self.data_dir / "backups"
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -223,6 +233,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"setting public_url (from {source}): {value!r} is not an http:// or https:// URL "
                                 "with a host")
+    if name == "backups_keep" and value < 1:
+        raise SettingsError(f"setting backups_keep (from {source}): at least 1 (the backup taken before an upgrade "
+                            "is what a failed upgrade is undone with)")
     if kind in (int, float) and value < 0:
         raise SettingsError(f"setting {name} (from {source}): must not be negative")
     return value

@@ -1,7 +1,9 @@
 """The communication log: every OCPP message in and out, kept for a while, secrets masked.
 
 Logging must not slow the message path: rows are handed to the writer unawaited and committed
-with the next batch. Pruning by age and count runs from the supervisor.
+with the next batch. The supervisor prunes it by age, by count and by weight: with OCPP-J frames of
+up to 64 KB, a count alone would allow 2,000,000 x 64 KB = 128 GB; the weight bound (commlog_max_mb)
+is what keeps the disk from filling, the others keep the log to the period that is useful.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ def mask_secrets(message: str) -> str:
 
 
 class CommLog:
-    def __init__(self, db: Database, retention_days: int, max_rows: int) -> None:
+    def __init__(self, db: Database, retention_days: int, max_rows: int, max_bytes: int | None = None) -> None:
         self.db = db
         self.retention = dt.timedelta(days=retention_days)
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.size = store.CommLogSize()  # measured at the first prune, then kept up to date
 
     def record(self, identity: str, direction: str, message: str) -> None:
         self.db.append_rows(store.INSERT_COMMLOG, store.commlog_row(identity, direction, ev.utcnow(),
@@ -39,4 +43,9 @@ class CommLog:
         return await self.db.read(store.commlog, identity, limit)
 
     async def prune(self) -> int:
-        return await self.db.write(store.prune_commlog, ev.utcnow() - self.retention, self.max_rows)
+        # Measuring is a read (off the writer, which the first, full measure would hold up); rows
+        # logged after it are counted at the next prune.
+        size = await self.db.read(store.measure_commlog, self.size)
+        removed, self.size = await self.db.write(store.prune_commlog_within, ev.utcnow() - self.retention,
+                                                 self.max_rows, self.max_bytes, size)
+        return removed

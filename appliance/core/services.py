@@ -24,7 +24,7 @@ from appliance.core.reports import ChargerReports
 from appliance.core.tokens import ApiTokens
 from appliance.core.transactions import TransactionService
 from appliance.core.users import UserGroup
-from appliance.store import migrations
+from appliance.store import backup, migrations
 from appliance.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def open_core(settings: Settings) -> Core:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_path, settings.sqlite_synchronous)
     try:
+        _back_up_before_upgrade(db, settings)
         migrations.migrate(db.peewee)
     except Exception:
         db.close_sync()
@@ -80,12 +81,29 @@ def open_core(settings: Settings) -> Core:
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=transactions, users=UserGroup(db, bus, journal), links=links,
         commands=commands,
-        commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows),
+        commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows,
+                        settings.commlog_max_mb * 1024 * 1024),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
         reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
         circuits=Circuits(db, bus, journal), billing=billing,
         accounts=StaffAccounts(db, settings),
     )
+
+
+def _back_up_before_upgrade(db: Database, settings: Settings) -> None:
+    """An existing database with an older schema is copied to backups/ before it is migrated: a
+    migration that goes wrong, or an upgrade that has to be undone, is undone by restoring that copy.
+    No copy, no migration."""
+    with db.peewee.connection_context():
+        version = migrations.current_version(db.peewee)
+    if version is None or version >= migrations.LATEST_VERSION:
+        return
+    copy = backup.backup_before_upgrade(settings.database_path, settings.backups_dir, version,
+                                        migrations.LATEST_VERSION, dt.datetime.now(dt.timezone.utc),
+                                        settings.backups_keep)
+    log.info("schema version %d is older than %d: backed up the database to %s (%d bytes, %d chargers, "
+             "%d sessions) before migrating it", version, migrations.LATEST_VERSION, copy.path, copy.size_bytes,
+             copy.chargers, copy.sessions)
 
 
 async def supervise_forever(core: Core) -> None:

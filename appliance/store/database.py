@@ -6,6 +6,26 @@ writer takes whatever has queued since its last commit, runs each job in a savep
 transaction, commits once, and only then resolves the jobs' futures: a caller that awaits
 `write()` knows its data is durable, and under load many jobs share one commit (group commit),
 so a MeterValues answer waits for one commit, not for a timer.
+
+Power cuts. The box can lose power at any moment, and what a charger was told is stored must
+still be there when it comes back (DESIGN: nothing acknowledged is lost). Hence:
+- WAL (journal_mode=wal): a commit appends to the -wal file and never rewrites pages of the main
+  file in place; a torn append fails its checksum and is discarded at the next open, so the
+  database is always one committed state. Readers (the web UI, the CLI, `appliance backup`) do
+  not block the writer. It needs the -wal and -shm files to stay beside the database: copy it
+  only with the backup API (store/backup.py), never with cp.
+- synchronous=FULL (the default, setting sqlite_synchronous): every commit fsyncs the -wal before
+  it returns, and the writer answers the chargers only after that. With WAL+NORMAL the -wal is
+  fsynced only at checkpoints: consistent after a power cut, but the last commits, already
+  acknowledged to chargers, can be gone. NORMAL is for process crashes only (a killed process
+  loses nothing either way: the OS still has the pages). FULL costs one fsync per commit, not per
+  message: the writer's group commit shares it among everything queued meanwhile.
+- The -wal file is checkpointed into the main file every ~4 MB (wal_autocheckpoint, by the
+  committing connection, i.e. on the writer thread, never on the event loop) and cut back to
+  journal_size_limit afterwards, so a burst (or a long backup holding a snapshot) does not leave
+  a large -wal on the disk for good.
+- What no setting can fix: storage that acknowledges a flush it has not done (some SD cards and
+  USB sticks) loses the last writes whatever SQLite does; use storage with power-loss protection.
 """
 
 from __future__ import annotations
@@ -30,6 +50,10 @@ log = logging.getLogger(__name__)
 
 # Bounded so that a burst cannot grow one transaction (and the latency of everyone in it) without limit.
 MAX_JOBS_PER_COMMIT = 2000
+# The -wal is copied into the database after this many pages (SQLite's default, ~4 MB) and truncated
+# to this size afterwards (SQLite's default is to keep whatever size it reached).
+WAL_CHECKPOINT_PAGES = 1000
+WAL_KEPT_BYTES = 64 * 1024 * 1024
 
 
 def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
@@ -44,6 +68,8 @@ def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
             # Another process (the CLI) may hold the write lock for a moment.
             "busy_timeout": 10000,
             "cache_size": -16000,
+            "wal_autocheckpoint": WAL_CHECKPOINT_PAGES,
+            "journal_size_limit": WAL_KEPT_BYTES,
         },
         check_same_thread=False,
     )
@@ -90,6 +116,7 @@ class Database:
             raise StoreError(f"cannot open the database {path}: {e}") from None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._reader_connections: list[sqlite3.Connection] = []
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._closed = False
         self.commits = 0
@@ -121,7 +148,8 @@ class Database:
 
     def _run_read(self, fn: Callable[..., Any], args: tuple) -> Any:
         # Each reader thread keeps its connection; the transaction gives fn one consistent snapshot.
-        self.peewee.connect(reuse_if_open=True)
+        if self.peewee.connect(reuse_if_open=True):
+            self._reader_connections.append(self.peewee.connection())
         with self.peewee.atomic():
             return fn(*args)
 
@@ -132,6 +160,7 @@ class Database:
             self._queue.put(None)
             self._writer.join()
             self._readers.shutdown(wait=True)
+            self._close_readers()
 
     async def close(self) -> None:
         if self._closed:
@@ -140,6 +169,15 @@ class Database:
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
         self._readers.shutdown(wait=True)
+        self._close_readers()
+
+    def _close_readers(self) -> None:
+        # The reader threads are gone but their connections would live on until garbage collection,
+        # keeping the database open (and its locks held) in this process: a restore or a last
+        # connection's checkpoint of the -wal would then find it busy.
+        for conn in self._reader_connections:
+            conn.close()
+        self._reader_connections.clear()
 
     # -- the writer thread -------------------------------------------------------------------
 

@@ -54,11 +54,77 @@ def commlog(identity: str | None = None, limit: int = 200) -> list[CommLogEntry]
 
 
 def prune_commlog(older_than: dt.datetime, max_rows: int) -> int:
-    removed = CommLog.delete().where(CommLog.logged_at < to_db(older_than)).execute()
-    newest_kept = CommLog.select(CommLog.id).order_by(CommLog.id.desc()).offset(max_rows).limit(1).scalar()
-    if newest_kept is not None:
-        removed += CommLog.delete().where(CommLog.id <= newest_kept).execute()
-    return removed
+    return prune_commlog_within(older_than, max_rows, None, CommLogSize())[0]
+
+
+@dataclass
+class CommLogSize:
+    """What the communication log's messages weigh, in bytes, without reading it all at every prune:
+    `bytes` is the weight of the rows up to `measured_to_id` that are still there. It is measured
+    once, then only new rows are added and pruned rows taken off (both cost what they touch)."""
+
+    measured_to_id: int = 0
+    bytes: int = 0
+
+    def without(self, removed_bytes: int) -> "CommLogSize":
+        return CommLogSize(self.measured_to_id, self.bytes - removed_bytes)
+
+
+_WEIGHT = "length(CAST(message AS BLOB))"  # bytes as stored (UTF-8), not characters
+
+
+def measure_commlog(size: CommLogSize) -> CommLogSize:
+    """The size after the rows logged since the last measure (a read: all rows the first time)."""
+    added, last = CommLog._meta.database.execute_sql(
+        f"SELECT coalesce(sum({_WEIGHT}), 0), max(id) FROM comm_log WHERE id > ?", (size.measured_to_id,)).fetchone()
+    return CommLogSize(last or size.measured_to_id, size.bytes + added)
+
+
+def prune_commlog_within(older_than: dt.datetime, max_rows: int, max_bytes: int | None,
+                         size: CommLogSize) -> tuple[int, CommLogSize]:
+    """Delete rows logged before `older_than`, then the oldest beyond `max_rows`, then the oldest until
+    the messages measured in `size` weigh at most `max_bytes`. Returns (rows deleted, the size now).
+
+    Age goes by the time logged (a clock set back after a power cut must not take everything older
+    with it); count and weight go by id, the order of logging, so each is one cut-off id. With ids
+    contiguous `max(id) - max_rows` keeps exactly `max_rows`; holes left by age keep fewer, never more."""
+    db = CommLog._meta.database
+    old = (str(to_db(older_than)), size.measured_to_id)
+    # `+id`: look the old rows up by the logged_at index; SQLite would otherwise take the id
+    # range, which covers the whole table, and read all of it.
+    removed_bytes = db.execute_sql(f"SELECT coalesce(sum({_WEIGHT}), 0) FROM comm_log WHERE logged_at < ? AND +id <= ?",
+                                   old).fetchone()[0]
+    removed = db.execute_sql("DELETE FROM comm_log WHERE logged_at < ?", old[:1]).rowcount
+    cut = max(0, (db.execute_sql("SELECT max(id) FROM comm_log").fetchone()[0] or 0) - max_rows)
+    removed_bytes += _weight_between(0, min(cut, size.measured_to_id))
+    if max_bytes is not None and size.bytes - removed_bytes > max_bytes:
+        cut, removed_bytes = _cut_for_bytes(cut, removed_bytes, size.bytes - max_bytes, size.measured_to_id)
+    if cut > 0:
+        removed += db.execute_sql("DELETE FROM comm_log WHERE id <= ?", (cut,)).rowcount
+    if db.execute_sql("SELECT max(id) FROM comm_log").fetchone()[0] is None:
+        return removed, CommLogSize()  # an empty table numbers its next row 1 again: measure from there
+    return removed, size.without(removed_bytes)
+
+
+def _weight_between(after_id: int, up_to_id: int) -> int:
+    if up_to_id <= after_id:
+        return 0
+    return CommLog._meta.database.execute_sql(
+        f"SELECT coalesce(sum({_WEIGHT}), 0) FROM comm_log WHERE id > ? AND id <= ?", (after_id, up_to_id)).fetchone()[0]
+
+
+def _cut_for_bytes(cut: int, removed: int, surplus: int, up_to_id: int) -> tuple[int, int]:
+    """Move the cut-off past the oldest rows until `surplus` bytes go; reads only the rows it deletes."""
+    rows = CommLog._meta.database.execute_sql(
+        f"SELECT id, {_WEIGHT} FROM comm_log WHERE id > ? AND id <= ? ORDER BY id", (cut, up_to_id))
+    try:
+        for row_id, weight in rows:
+            if removed >= surplus:
+                break
+            cut, removed = row_id, removed + weight
+    finally:
+        rows.close()  # before the delete that follows on this connection
+    return cut, removed
 
 
 def add_action(at: dt.datetime, actor: str, identity: str, action: str, arguments: dict, reason: str,

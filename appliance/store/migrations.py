@@ -8,6 +8,7 @@ than this code knows is refused: running old code on it could lose data.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Callable
 
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, SqliteDatabase
@@ -115,6 +116,14 @@ MIGRATIONS: list[tuple[int, str, Callable[[SqliteDatabase], None]]] = [
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])
 
 
+def too_new_message(path: str, version: int) -> str:
+    backups = Path(path).parent / "backups"
+    return (f"the database {path} has schema version {version}, newer than this appliance knows ({LATEST_VERSION}): "
+            f"a newer version of the appliance wrote it. Install that version again, or stop the service and "
+            f"restore a backup taken by this version ('appliance restore FILE'; the copies taken before upgrades "
+            f"are in {backups}); nothing was changed")
+
+
 def current_version(db: SqliteDatabase) -> int | None:
     if not db.table_exists(models.SchemaVersion._meta.table_name):
         return None
@@ -144,10 +153,7 @@ def _migrate_in_transaction(db: SqliteDatabase) -> tuple[int | None, int]:
             _stamp(LATEST_VERSION)
             return None, LATEST_VERSION
         if before > LATEST_VERSION:
-            raise SchemaTooNewError(
-                f"the database has schema version {before}, newer than this appliance knows "
-                f"({LATEST_VERSION}); run the newer version or restore a backup"
-            )
+            raise SchemaTooNewError(too_new_message(db.database, before))
         for version, _, apply in MIGRATIONS:
             if version > before:
                 apply(db)
