@@ -1,1 +1,101 @@
-"""(filled in by issue 10's work)"""
+"""Diagnostics for technicians: `appliance doctor` (is the box fit to run the appliance, and what to do if
+not) and `appliance logs CHARGER` (a charger's OCPP messages, followed live). Both only read: they work
+with the server running or not, and never create or migrate the database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import sqlite3
+import sys
+
+import click
+
+from appliance.cli.base import cli, settings_of
+from appliance.diagnostics import FAIL, run_checks, worst
+from appliance.diagnostics import comm_log
+from appliance.store import diagnostics as store
+
+LABELS = {"ok": "OK", "warning": "WARN", "fail": "FAIL", "skipped": "SKIP"}
+DEFAULT_LINES = 20
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="How long the server, head office and timedatectl each have to answer (s).")
+@click.option("--full", is_flag=True, help="Check the database with integrity_check (slower) instead of quick_check.")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool, timeout_s: float, full: bool) -> None:
+    """Check database, disk, clock, ports, readers, certificates, head office and chargers: one line each,
+    with what to do. Exit status 1 if a check failed, else 0 (warnings alone: 0)."""
+    verdicts = run_checks(settings_of(ctx), timeout_s, full)
+    overall = worst(verdicts)
+    if as_json:
+        click.echo(json.dumps({"status": overall, "checks": [dataclasses.asdict(v) for v in verdicts]}, indent=2))
+    else:
+        width = max(len(v.name) for v in verdicts)
+        for v in verdicts:
+            action = f" — {v.action}" if v.action else ""
+            click.echo(f"{LABELS[v.status]:<4}  {v.name:<{width}}  {v.summary}{action}")
+    ctx.exit(1 if overall == FAIL else 0)
+
+
+@cli.command()
+@click.argument("charger_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new messages until Ctrl-C.")
+@click.option("--lines", "-n", type=click.IntRange(0), default=None,
+              help=f"How many of the last messages to print [default: {DEFAULT_LINES}; with --since: all].")
+@click.option("--since", help="Only messages since then: 10m, 2h, 1d, or a date/time in the depot's time zone.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message and line.")
+@click.pass_context
+def logs(ctx: click.Context, charger_id: str, follow: bool, lines: int | None, since: str | None,
+         as_json: bool) -> None:
+    """A charger's communication log: every OCPP message in and out, oldest first, times in the depot's zone."""
+    settings = settings_of(ctx)
+    start = None
+    if since:
+        try:
+            start = comm_log.parse_since(since, settings.zone, dt.datetime.now(dt.timezone.utc))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--since") from None
+    conn = _open(settings.database_path)
+    try:
+        if not store.charger_known(conn, charger_id):
+            raise click.ClickException(f"no charger {charger_id!r} here (appliance charger list shows them)")
+        shown = comm_log.tail(conn, charger_id, DEFAULT_LINES if lines is None and start is None else lines, start)
+        _print(shown, charger_id, settings.zone, as_json)
+        if follow:
+            after = shown[-1].id if shown else None
+            for batch in comm_log.follow(conn, charger_id, after):
+                _print(batch, charger_id, settings.zone, as_json)
+    except KeyboardInterrupt:  # Ctrl-C is how a technician ends --follow: no traceback, no "Aborted!"
+        pass
+    except BrokenPipeError:  # `appliance logs CP | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except sqlite3.Error as e:
+        raise click.ClickException(f"cannot read the communication log: {e}") from None
+    finally:
+        conn.close()
+
+
+def _open(path) -> sqlite3.Connection:
+    try:
+        return store.open_readonly(path)
+    except store.DatabaseMissing:
+        raise click.ClickException(f"no database at {path}: has the appliance run here? (check --data-dir)") from None
+    except sqlite3.Error as e:
+        raise click.ClickException(f"cannot read the database {path}: {e} (appliance doctor says more)") from None
+
+
+def _print(messages: list[comm_log.LoggedMessage], charger_id: str, zone, as_json: bool) -> None:
+    for m in messages:
+        if as_json:
+            click.echo(json.dumps({"id": m.id, "charger": charger_id, "at": m.logged_at.isoformat(),
+                                   "direction": m.direction, "message": m.message}))
+        else:
+            local = m.logged_at.astimezone(zone)
+            click.echo(f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local:%Z}  {m.direction:<3}  "
+                       f"{m.message}")
