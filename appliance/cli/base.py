@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable
 
 import click
 
-from appliance import __version__
+from appliance.build_info import version_text
 from appliance.cli_output import print_result
 from appliance.config import Settings, SettingsError, load_settings
 from appliance.core.accounts import AccountError
@@ -33,7 +33,7 @@ USER_ERRORS = (AccountError, BillingError, ChargerError, PlanError, UserGroupErr
               help="Data directory (database, certificates). Env: APPLIANCE_DATA_DIR.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML settings file (default: appliance.toml in the data directory).")
-@click.version_option(__version__, prog_name="appliance")
+@click.version_option(version_text(), prog_name="appliance", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None, config_file: str | None) -> None:
     """The depot charging appliance: CSMS for the depot's chargers, drivers and tags."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import inspect
 import json
 import math
@@ -47,12 +48,16 @@ import re
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
-from pymodbus import FramerType, ModbusException
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+if TYPE_CHECKING:
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+# pymodbus is imported where a Modbus meter is used, not here: importing it took ~0.05 s of every
+# start and every CLI command (bench/startup.py, packaging/README.md), and most depots have none.
 
 PHASES = ("L1", "L2", "L3")
 DEFAULT_TIMEOUT_S = 3.0
@@ -180,9 +185,15 @@ EXCEPTION_WORDS = {
     10: "the gateway has no path to this unit (check unit=)",
     11: "the unit behind the gateway did not answer (check unit= and the serial side)",
 }
-# pymodbus renamed `slave=` to `device_id=` in 3.10; accept both so the whole tested range works.
-UNIT_KEYWORD = ("device_id" if "device_id" in inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters
-                else "slave")
+
+
+@functools.cache
+def unit_keyword() -> str:
+    """pymodbus renamed `slave=` to `device_id=` in 3.10; accept both so the whole tested range works."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    return "device_id" if "device_id" in inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters \
+        else "slave"
 
 
 @dataclass(frozen=True)
@@ -277,6 +288,8 @@ def _parse_modbus_tcp(url: str, parts: SplitResult, timeout_s: float) -> ModbusS
     host = parts.hostname
 
     def make_client(**tracing: Any) -> AsyncModbusTcpClient:
+        from pymodbus.client import AsyncModbusTcpClient
+
         return AsyncModbusTcpClient(host, port=port, **_client_timing(timeout_s), **tracing)
 
     hint = "check the meter's address and port, that it is on the network, and unit="
@@ -299,6 +312,9 @@ def _parse_modbus_rtu(url: str, parts: SplitResult, timeout_s: float) -> ModbusS
               "bytesize": int(_choice_option(url, options, "bytesize", ["8", "7"]))}
 
     def make_client(**tracing: Any) -> AsyncModbusSerialClient:
+        from pymodbus import FramerType
+        from pymodbus.client import AsyncModbusSerialClient
+
         return AsyncModbusSerialClient(framer=FramerType.RTU, **serial, **_client_timing(timeout_s), **tracing)
 
     hint = "check the wiring (A/B), baud, parity and stop bits, and unit="
@@ -326,6 +342,8 @@ class ModbusSource:
         self._lost = asyncio.Event()  # set when the current client's connection drops
 
     async def read(self) -> MeterReading:
+        from pymodbus import ModbusException
+
         try:
             async with asyncio.timeout(self.timeout_s):
                 words = await self._read_words()
@@ -345,7 +363,7 @@ class ModbusSource:
         read = client.read_holding_registers if self.registers.function == "holding" else client.read_input_registers
         words: dict[int, int] = {}
         for start, count in self.registers.plan_reads():
-            response = await self._unless_lost(read(start, count=count, **{UNIT_KEYWORD: self.registers.unit}))
+            response = await self._unless_lost(read(start, count=count, **{unit_keyword(): self.registers.unit}))
             if response.isError():
                 code = getattr(response, "exception_code", None)
                 meaning = EXCEPTION_WORDS.get(code, f"the meter answered Modbus exception {code}")
