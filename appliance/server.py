@@ -28,6 +28,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         faulthandler.enable()
     # Until READY=1 systemd counts against TimeoutStartSec; an upgrade's backup and migration happen here.
     notifier.status("starting: opening the database")
+    # Signals are caught from the start: a SIGTERM while the server starts up then stops it cleanly
+    # once it is up, instead of killing it half-way (server.json left behind).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     certificate = tls.ensure_certificate(settings) if settings.tls else None
     ssl_context = tls.server_context(certificate) if certificate else None
     app = create_app(settings)
@@ -42,10 +48,6 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     log.info("listening on %s:%s (data in %s)", settings.host, port, settings.data_dir)
     if certificate:
         log.info("TLS certificate %s, SHA-256 fingerprint %s", certificate.cert_file, certificate.sha256_fingerprint)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
     status = _status_line(app, settings.host, port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import click
+import serial
 
 from appliance.cli.base import cli, json_option, with_core
 from appliance.cli.users import tag
@@ -106,6 +107,11 @@ async def tag_enrol(core: Core, device: str, user_name: str | None, company: str
 
 async def _taps(device: str, family: str | None, timeout_s: float | None):
     """Cards tapped on the reader, one per tap, until `timeout_s` (None: until interrupted)."""
+    if "://" in device:  # a URL that can never open is an error now, not a reader waited for
+        try:
+            serial.serial_for_url(device, do_not_open=True)
+        except ValueError as e:
+            raise click.ClickException(f"{device}: {e}") from None
     states: list[str] = []
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s is None else loop.time() + timeout_s

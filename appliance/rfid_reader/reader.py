@@ -210,7 +210,10 @@ class Reader:
             self._family, self._source = HID, _StreamSource(self._port, EvdevKeyboardParser())
             return "hid keyboard reader"
         baudrate = self._baudrate or DEFAULT_BAUDRATES[family or PN532]
-        self._port = self._port_factory(self.device, baudrate=baudrate, timeout=READ_TIMEOUT_S)
+        try:
+            self._port = self._port_factory(self.device, baudrate=baudrate, timeout=READ_TIMEOUT_S)
+        except ValueError as e:  # pyserial: a URL scheme it does not know ("foo://")
+            raise OSError(str(e)) from None
         try:
             return self._identify(family)
         except BaseException:
