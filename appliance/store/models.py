@@ -495,7 +495,8 @@ class HeadOffice(BaseModel):
 
 
 class CommLog(BaseModel):
-    """Every OCPP message in and out, pruned by age and count (see settings)."""
+    """Every OCPP message in and out, pruned by age, count and total size (commlog_retention_days,
+    commlog_max_rows, commlog_max_mb)."""
 
     id = AutoField()
     charger_identity = CharField(max_length=64, index=True)
