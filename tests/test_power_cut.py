@@ -116,10 +116,11 @@ async def main():
 
 asyncio.run(main())
 """
-SYNC = re.compile(r"^(\d+) (?:fdatasync|fsync)\(\d+<[^>]*-wal>\)\s+= 0")
-SYNC_STARTED = re.compile(r"^(\d+) (?:fdatasync|fsync)\(\d+<[^>]*-wal> <unfinished")
-SYNC_RESUMED = re.compile(r"^(\d+) <\.\.\. (?:fdatasync|fsync) resumed>.*= 0")
-STDOUT = re.compile(r'^\d+ write\(1<[^>]*>, "(submit|ack) (\d+)\\n"')
+# strace pads a pid to five columns (a 4-digit pid gets two spaces): \s+, not one space.
+SYNC = re.compile(r"^(\d+)\s+(?:fdatasync|fsync)\(\d+<[^>]*-wal>\)\s+= 0")
+SYNC_STARTED = re.compile(r"^(\d+)\s+(?:fdatasync|fsync)\(\d+<[^>]*-wal> <unfinished")
+SYNC_RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (?:fdatasync|fsync) resumed>.*= 0")
+STDOUT = re.compile(r'^\d+\s+write\(1<[^>]*>, "(submit|ack) (\d+)\\n"')
 
 
 def strace_works() -> bool:
