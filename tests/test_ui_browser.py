@@ -41,7 +41,7 @@ async def test_log_in_and_read_the_dashboard(browser, appliance):
     main = page.locator("main")
     for words in ("Faults", "Connection lost", "Charging now", "Sessions", "Energy", "Cost", "EVSEs by maximum power"):
         await main.get_by_text(words, exact=False).first.wait_for()
-    await page.wait_for_function("document.body.dataset.live === 'on'")  # the live stream is open
+    await page.locator("body[data-live='on']").wait_for(state="attached")  # the live stream is open
     async with connect16(appliance.url, "CP1") as charger:
         await charger.status_notification(1, "Faulted", error_code="GroundFailure")
         await main.get_by_text("GroundFailure").first.wait_for()  # in the feed and the problem list, no reload
@@ -80,7 +80,7 @@ async def test_a_charger_connecting_changes_its_page_live(browser, appliance):
     page = await new_page(browser)
     await log_in(page, appliance, "olga", "operator")
     await page.goto(appliance.url + "/chargers/CP1")
-    await page.wait_for_function("document.body.dataset.live === 'on'")
+    await page.locator("body[data-live='on']").wait_for(state="attached")
     await page.evaluate("window.notReloaded = true")
     async with connect16(appliance.url, "CP1") as charger:
         await page.locator("main").get_by_text("online", exact=False).first.wait_for()
