@@ -1,6 +1,7 @@
 """Every peewee model of the appliance, bound to one database proxy.
 
-Times are naive UTC datetimes in storage (SQLite has no zone type); energy is integer Wh.
+Times are naive UTC datetimes in storage (SQLite has no zone type; PostgreSQL's columns are TIMESTAMP
+without one, the same convention); energy is integer Wh.
 Columns that take part in a replay-detecting unique index use '' rather than NULL, because
 SQL treats NULLs as distinct and the index would then not catch a replay.
 """
@@ -228,7 +229,8 @@ class Transaction(BaseModel):
     charging_state = CharField(max_length=20, default="")  # 2.0.1: Charging, EVConnected, SuspendedEV, ...
     offline = BooleanField(default=False)  # some of its events were queued while the charger was offline
     remote_start_id = IntegerField(null=True)  # 2.0.1: the id of the RequestStartTransaction behind it
-    charge_first = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])  # load management: staff put it before every priority
+    # load management: staff put it before every priority. FALSE, not 0: PostgreSQL's booleans are no integers.
+    charge_first = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     created_at = DateTimeField()
 
     class Meta:
