@@ -168,9 +168,10 @@ def close() -> None:
         _schemas.close()
 
 
-def query(where: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+def query(where: Path | str, sql: str, params: tuple = (), dicts: bool = False) -> list:
     """Run one statement (`?` placeholders) on a connection of its own, outside the appliance: it sees
-    only what is committed, and what it writes is committed at once. `where`: a SQLite file or a URL."""
+    only what is committed, and what it writes is committed at once. `where`: a SQLite file or a URL.
+    Rows are tuples, or dicts by column name; times are as each database gives them (SQLite: text)."""
     import sqlite3
 
     from appliance.store.dialect import is_postgres_url, wrap_connection
@@ -178,11 +179,18 @@ def query(where: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
     if is_postgres_url(where):
         with connect(str(where)) as conn:
             cursor = wrap_connection(conn).execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+            if not cursor.description:
+                return []
+            rows = cursor.fetchall()
+            names = [c.name for c in cursor.description]
+            return [dict(zip(names, row)) for row in rows] if dicts else rows
     conn = sqlite3.connect(where)
     try:
+        if dicts:
+            conn.row_factory = sqlite3.Row
         with conn:
-            return conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, params).fetchall()
+        return [dict(row) for row in rows] if dicts else rows
     finally:
         conn.close()
 
@@ -191,3 +199,9 @@ def is_postgres_location(where: Path | str) -> bool:
     from appliance.store.dialect import is_postgres_url
 
     return is_postgres_url(where)
+
+
+def is_ambient_setting(key: str) -> bool:
+    """An APPLIANCE_* variable of the machine running the tests, which a test keeps out of the appliance's
+    processes; the test's own database URL is not one (it is how those processes find the test's database)."""
+    return key.startswith("APPLIANCE_") and key != ENV

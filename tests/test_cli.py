@@ -18,6 +18,7 @@ from appliance.cli import cli
 from appliance.config import load_settings
 from appliance.core.services import open_core
 from appliance.store.transactions import SampleRow
+from tests import backend
 
 UTC = dt.timezone.utc
 
@@ -28,7 +29,7 @@ def clean_environment(monkeypatch):
     import os
 
     for key in list(os.environ):
-        if key.startswith("APPLIANCE_"):
+        if key.startswith("APPLIANCE_") and key != backend.ENV:  # the test's own database stays
             monkeypatch.delenv(key)
 
 
@@ -174,7 +175,7 @@ def seed_sessions(data_dir: Path) -> tuple[int, int]:
     t0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
     async def seed() -> tuple[int, int]:
-        core = open_core(load_settings({"data_dir": data_dir}, environ={}))
+        core = open_core(load_settings({"data_dir": data_dir, "database_url": backend.database_url() or None}, environ={}))
         try:
             await core.chargers.add("CP1", "ocpp1.6-json")
             await core.chargers.load()

@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from ocpp.v16 import call
 
 from appliance.cli import cli
+from tests import backend
 from tests.conftest import wait_for
 from tests.virtual_charger import connect16
 
@@ -45,7 +46,7 @@ class ServerProcess:
         return self.data_dir / "server.json"
 
     def start(self) -> "ServerProcess":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)}
         env["APPLIANCE_LOCAL_LIST_SYNC"] = "false"  # as in make_settings: only the local-list tests sync
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +283,7 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 
 def real_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)}
     return subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=60, env=env)
 

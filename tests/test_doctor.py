@@ -32,6 +32,7 @@ from appliance.diagnostics import Verdict
 from appliance.store import models
 from appliance.store.database import open_sqlite
 from appliance.store.migrations import LATEST_VERSION
+from tests import backend
 from tests.conftest import make_settings
 from tests.test_cli_live import ServerProcess, cli_run, must
 from tests.virtual_charger import connect16
@@ -48,7 +49,7 @@ def port(unused_tcp_port) -> int:
 def doctor(data_dir: Path, port: int, *args: str, **env: str) -> tuple[int, dict[str, dict]]:
     """Run `appliance doctor --json` as a technician would (settings from the environment); returns the exit
     status and the checks by name, after checking the shape of the report and the exit-status rule."""
-    ambient = {k: None for k in os.environ if k.startswith("APPLIANCE_")}
+    ambient = {k: None for k in os.environ if backend.is_ambient_setting(k)}
     settings_env = {f"APPLIANCE_{k.upper()}": v for k, v in {"host": "127.0.0.1", "port": str(port), **env}.items()}
     result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "doctor", "--json", "--timeout", "3", *args],
                                 env={**ambient, **settings_env})
