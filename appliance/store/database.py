@@ -44,6 +44,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ from typing import Any, Callable
 
 from peewee import Database as PeeweeDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
+from peewee import PeeweeException
 from peewee import SqliteDatabase
 
 from appliance.store import dialect, models
@@ -63,6 +65,8 @@ MAX_JOBS_PER_COMMIT = 2000
 # to this size afterwards (SQLite's default is to keep whatever size it reached).
 WAL_CHECKPOINT_PAGES = 1000
 WAL_KEPT_BYTES = 64 * 1024 * 1024
+# PostgreSQL: a connection idle this long is checked (SELECT 1) before it is used again.
+IDLE_CHECK_AFTER_S = 5.0
 
 
 def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
@@ -148,6 +152,7 @@ class Database:
         self._reader_connections: list = []
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._closed = False
+        self._used = threading.local()  # when this thread last used its connection (PostgreSQL)
         self.commits = 0
         self.jobs_committed = 0
         self._writer.start()
@@ -187,13 +192,27 @@ class Database:
         return ("REPEATABLE READ",) if self.postgres else ()
 
     def _connect_thread(self, opened: list | None = None) -> None:
-        """Make sure this thread has a working connection: one the server dropped (PostgreSQL restarted)
-        is given up and opened again. A SQLite file's connection does not break that way."""
-        if self.postgres and not self.peewee.is_closed() and not self.peewee.is_connection_usable():
+        """Make sure this thread has a working connection: one the server dropped (PostgreSQL restarted, an
+        idle connection cut by a firewall) is given up and opened again, so that the write or read about to
+        run does not fail on it. A connection in use is not asked (a busy writer pays nothing); one idle
+        for a while is, with one round trip. A SQLite file's connection does not break that way."""
+        if self.postgres and not self.peewee.is_closed() and not self._still_there():
             log.warning("the connection to %s was lost; opening a new one", self.shown)
             self.peewee.close()
         if self.peewee.connect(reuse_if_open=True) and opened is not None:
             opened.append(self.peewee.connection())
+        self._used.at = time.monotonic()
+
+    def _still_there(self) -> bool:
+        if not self.peewee.is_connection_usable():
+            return False
+        if time.monotonic() - getattr(self._used, "at", 0.0) < IDLE_CHECK_AFTER_S:
+            return True
+        try:
+            self.peewee.execute_sql("SELECT 1")
+            return True
+        except PeeweeException:  # OperationalError, InterfaceError: gone, whichever way
+            return False
 
     def close_sync(self) -> None:
         """Close from synchronous code (CLI, failed start): waits for queued writes to commit."""
