@@ -201,6 +201,9 @@ def record_layout(charger_id: int, evses: list[tuple[int, int | None, int | None
                      "WHERE id = ?", (max_power_w, phases, evse_id))
     for evse_number, connector_id, connector_type, current_type in connectors:
         evse_id = _evse_id(charger_id, evse_number)
+        # A device model value may be any text up to 2,500 characters; the column keeps what fits (PostgreSQL
+        # would refuse the whole report for a longer one).
+        connector_type = connector_type[:Connector.connector_type.max_length]
         conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, evse_connector_id, "
                      "current_type, connector_type, status, error_code, info, vendor_error_code) "
                      "VALUES (?, ?, ?, ?, ?, ?, 'Unknown', 'NoError', '', '') ON CONFLICT DO NOTHING",

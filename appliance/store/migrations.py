@@ -100,6 +100,16 @@ def _v11_staff_accounts(db: Database) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_started_at" ON "transaction" ("started_at")')
 
 
+def _v12_longer_auth_statuses(db: Database) -> None:
+    m = SchemaMigrator.from_database(db)
+    apply_operations(*[m.alter_column_type("transaction", field.column_name, _copy_char(field))
+                       for field in (models.Transaction.auth_status, models.Transaction.stop_auth_status)])
+
+
+def _copy_char(field):
+    return CharField(max_length=field.max_length, default=field.default, null=field.null)
+
+
 # Each entry: (version, what it does, the function that does it on the open database).
 # Version 1 is the baseline created from the models; later ones use playhouse.migrate.
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
@@ -113,6 +123,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (9, "load management: circuits, how EVSEs are wired, limits in force, priorities", _v9_load_management),
     (10, "billing: tariffs, tariff groups per EVSE, charge detail records (the outbox to head office)", _v10_billing),
     (11, "web UI: staff accounts, their sessions, the audit log; sessions by start time", _v11_staff_accounts),
+    (12, "authorization statuses as long as OCPP 2.0.1's (PostgreSQL enforces a column's length)",
+     _v12_longer_auth_statuses),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])
