@@ -11,10 +11,12 @@ schema version), in which case it is dropped. A test that needs a schema with no
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import urllib.parse
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -205,3 +207,36 @@ def is_ambient_setting(key: str) -> bool:
     """An APPLIANCE_* variable of the machine running the tests, which a test keeps out of the appliance's
     processes; the test's own database URL is not one (it is how those processes find the test's database)."""
     return key.startswith("APPLIANCE_") and key != ENV
+
+
+_shared: dict[Path, str] = {}
+
+
+def share(data_dir: Path) -> Path:
+    """A data directory that outlives a test (a module's server, used by each of its tests): on PostgreSQL
+    it gets a schema of its own, which every process working on that directory is given (env_for), as
+    the SQLite file in it would be found by each. Returns the directory."""
+    if ON_POSTGRES:
+        _shared[Path(data_dir)] = with_schema(TEST_URL, schemas().new())
+    return data_dir
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    """The environment that sends a process working on `data_dir` to its database: that of a shared
+    directory (share), else none beyond the test's own."""
+    url = _shared.get(Path(data_dir))
+    return {ENV: url} if url else {}
+
+
+@contextlib.contextmanager
+def own_database() -> Iterator[str]:
+    """A database of its own for one part of a test (each example of a property test): a PostgreSQL schema
+    as a test gets, given back afterwards; '' on SQLite (the part's own data directory has its file)."""
+    if not ON_POSTGRES:
+        yield ""
+        return
+    name = schemas().take()
+    try:
+        yield with_schema(TEST_URL, name)
+    finally:
+        schemas().give_back(name)

@@ -111,6 +111,8 @@ def test_duplicate_charger_is_refused_and_the_first_one_kept(run):
     assert [(c["identity"], c["protocol"]) for c in run.json("charger", "list")] == [("CP1", "ocpp1.6-json")]
 
 
+@backend.sqlite_only("the data directory holds the SQLite file; PostgreSQL's database is database_url's, whichever "
+                     "directory")
 def test_data_directory_from_the_environment(run, tmp_path):
     elsewhere = tmp_path / "from-env"
     env = {"APPLIANCE_DATA_DIR": str(elsewhere)}
@@ -345,6 +347,7 @@ def test_bad_port_flag_is_a_usage_error(run):
     assert_clean_error(run("serve", "--port", "99999"), "--port", exit_code=2)
 
 
+@backend.sqlite_only("a damaged SQLite file (test_postgres: an unreachable server is one clear error)")
 def test_a_database_that_is_not_sqlite_is_one_clear_error(tmp_path):
     data_dir = tmp_path / "broken"
     data_dir.mkdir()

@@ -121,6 +121,7 @@ def test_an_unknown_charger_gets_one_clear_line(tmp_path):
     assert logs(data_dir, "KNOWN1").exit_code == 0
 
 
+@backend.sqlite_only("no SQLite file in the data directory")
 def test_without_a_database_logs_says_so_and_creates_nothing(tmp_path):
     result = logs(tmp_path / "data", "CP1")
     assert result.exit_code == 1
