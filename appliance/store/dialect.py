@@ -78,7 +78,11 @@ def open_postgres(url: str) -> PostgresqlDatabase:
 def write_transaction(db: PeeweeDatabase) -> Iterator[None]:
     """A transaction that no other writer (another process: the CLI, a second server starting) interleaves
     with: SQLite's write lock taken at BEGIN; on PostgreSQL an advisory lock held to the end of the
-    transaction, for which another writer waits."""
+    transaction, for which another writer waits. Two things rely on it: jobs that read and then write
+    (a status report, a replayed start) see no other writer's rows appear in between, and ids are taken
+    in commit order, so that a reader who goes on from the last id it saw (the event journal's tail,
+    `appliance logs --follow`) misses no row; with writers interleaved, a sequence's later value can be
+    committed first."""
     if not is_postgres(db):
         with db.atomic("IMMEDIATE"):
             yield
