@@ -119,10 +119,11 @@ async def main():
 
 asyncio.run(main())
 """
-SYNC = re.compile(r"^(\d+) (?:fdatasync|fsync)\(\d+<[^>]*-wal>\)\s+= 0")
-SYNC_STARTED = re.compile(r"^(\d+) (?:fdatasync|fsync)\(\d+<[^>]*-wal> <unfinished")
-SYNC_RESUMED = re.compile(r"^(\d+) <\.\.\. (?:fdatasync|fsync) resumed>.*= 0")
-STDOUT = re.compile(r'^\d+ write\(1<[^>]*>, "(submit|ack) (\d+)\\n"')
+# strace pads the pid to a width of 5 ("4793  write(..."): one space or more after it.
+SYNC = re.compile(r"^(\d+) +(?:fdatasync|fsync)\(\d+<[^>]*-wal>\)\s+= 0")
+SYNC_STARTED = re.compile(r"^(\d+) +(?:fdatasync|fsync)\(\d+<[^>]*-wal> <unfinished")
+SYNC_RESUMED = re.compile(r"^(\d+) +<\.\.\. (?:fdatasync|fsync) resumed>.*= 0")
+STDOUT = re.compile(r'^\d+ +write\(1<[^>]*>, "(submit|ack) (\d+)\\n"')
 
 
 def strace_works() -> bool:
