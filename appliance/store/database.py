@@ -295,11 +295,24 @@ class Database:
                 job.loop.call_soon_threadsafe(_resolve, job)
 
     def _run_job(self, job: _Job) -> None:
+        if self.postgres:
+            return self._run_job_in_savepoint(job)
         try:
             with self.peewee.atomic():  # a savepoint inside the batch transaction
                 job.result = job.fn(*job.args)
         except Exception as e:
             job.error = e
+
+    def _run_job_in_savepoint(self, job: _Job) -> None:
+        """PostgreSQL: a savepoint costs a round trip to the server for each statement, and peewee's takes
+        two (SAVEPOINT, RELEASE). This one is never released: the next job's savepoint of the same name
+        hides it, and COMMIT ends them all; a job that fails is rolled back to its own, the latest."""
+        self.peewee.execute_sql("SAVEPOINT job")
+        try:
+            job.result = job.fn(*job.args)
+        except Exception as e:
+            job.error = e
+            self.peewee.execute_sql("ROLLBACK TO SAVEPOINT job")
 
 
 def _resolve(job: _Job) -> None:

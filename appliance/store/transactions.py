@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from appliance.store.dialect import raw
+from appliance.store.dialect import insert_rows, raw
 from appliance.store.models import Charger, MeterSample, Transaction, database
 from appliance.store.times import from_db, to_db
 
@@ -238,12 +238,14 @@ def stale_active(silent_since: dt.datetime) -> list[TransactionRecord]:
     return [_record(t) for t in query]
 
 
-_INSERT_SAMPLE = (
+_INSERT_SAMPLES = (
     'INSERT INTO meter_sample (charger_id, connector_number, transaction_id, sampled_at, '
-    'measurand, phase, location, context, unit, format, value, raw_value) VALUES (?, ?, '
+    'measurand, phase, location, context, unit, format, value, raw_value) VALUES {rows} ON CONFLICT DO NOTHING'
+)
+_SAMPLE_ROW = (
     # A transaction id the charger invents (or that a lost database no longer has) is stored as
     # NULL, so the samples are kept and the foreign key holds.
-    '(SELECT id FROM "transaction" WHERE id = ? AND charger_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'
+    '(?, ?, (SELECT id FROM "transaction" WHERE id = ? AND charger_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 )
 
 _ADVANCE_METER = (
@@ -255,9 +257,9 @@ _ADVANCE_METER = (
 def insert_samples(charger_id: int, connector_number: int, transaction_id: int | None,
                    samples: list[SampleRow]) -> int:
     """Store samples, ignoring ones already stored; returns how many were new."""
-    return raw(database).executemany(_INSERT_SAMPLE, [
+    return insert_rows(database, _INSERT_SAMPLES, _SAMPLE_ROW, [
         (charger_id, connector_number, transaction_id, charger_id, _db_time(s.sampled_at), s.measurand,
-         s.phase, s.location, s.context, s.unit, s.format, s.value, s.raw_value) for s in samples]).rowcount
+         s.phase, s.location, s.context, s.unit, s.format, s.value, s.raw_value) for s in samples])
 
 
 def advance_meter(charger_id: int, transaction_id: int, energy_wh: int, at: dt.datetime) -> None:
