@@ -6,7 +6,9 @@ the appliance finds migrated and empty, its ids starting at 1, as a new SQLite f
 the tables costs ~0.3 s, emptying them ~5 ms: so a test's schema is emptied after it and handed to the
 next test, unless the test left it otherwise than the appliance makes it (a migration test, a newer
 schema version), in which case it is dropped. A test that needs a schema with nothing in it at all
-(no tables: the first start of an appliance) asks for `empty_database_url()`.
+(no tables: the first start of an appliance) asks for `empty_database_url()`; a data directory shared by
+a module's tests (its server) gets a schema of its own with `share()`, and each example of a property
+test one with `own_database()`.
 """
 
 from __future__ import annotations
