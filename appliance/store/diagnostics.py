@@ -75,13 +75,13 @@ def server_facts(conn) -> ServerFacts:
 
 
 def integrity_problems(conn: sqlite3.Connection, full: bool = False, limit: int = 20) -> list[str]:
-    """What `PRAGMA quick_check` (or the slower integrity_check, which also checks indexes' contents)
+    """SQLite only (a PostgreSQL server checks its own pages). What `PRAGMA quick_check` (or the slower integrity_check, which also checks indexes' contents)
     finds; empty when the database is sound."""
     rows = conn.execute(f"PRAGMA {'integrity_check' if full else 'quick_check'}({int(limit)})").fetchall()
     return [] if [r[0] for r in rows] == ["ok"] else [r[0] for r in rows]
 
 
-def journal_mode(conn: sqlite3.Connection) -> str:
+def journal_mode(conn: sqlite3.Connection) -> str:  # SQLite only
     return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 
