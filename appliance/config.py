@@ -33,6 +33,9 @@ def default_data_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = _setting(None, "directory holding the database, certificates and state")
+    database_url: str = _setting("", "PostgreSQL instead of the SQLite file in the data directory, for a site that "
+                                     "outgrows one box: postgresql://USER:PASSWORD@HOST:5432/DATABASE (needs "
+                                     "depot-appliance[postgres]); empty: SQLite")
     host: str = _setting("0.0.0.0", "address the server listens on")
     port: int = _setting(8180, "port for web UI, JSON API, OCPP-J and SOAP")
     tls: bool = _setting(False, "serve HTTPS/WSS (OCPP security profile 2) with tls_cert_file, or a "
@@ -233,6 +236,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"setting public_url (from {source}): {value!r} is not an http:// or https:// URL "
                                 "with a host")
+    if name == "database_url" and value:
+        from appliance.store.dialect import DatabaseUrlError, check_url
+
+        try:
+            check_url(value)
+        except DatabaseUrlError as e:
+            raise SettingsError(f"setting database_url (from {source}): {e}") from None
     if name == "backups_keep" and value < 1:
         raise SettingsError(f"setting backups_keep (from {source}): at least 1 (the backup taken before an upgrade "
                             "is what a failed upgrade is undone with)")

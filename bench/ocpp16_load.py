@@ -4,11 +4,17 @@ stateless CSMS on the `ocpp` library's defaults, in one run, and prints the figu
 Each scenario gets a fresh server process (a fresh data directory, so peak memory and the
 durability check belong to that scenario alone) pinned to CPU 0, and a load generator process
 pinned to CPU 1. Everything runs on 127.0.0.1 and is bounded in time; servers are killed at the end.
+
+With --database-url the appliance runs on PostgreSQL instead of SQLite: each server gets a fresh
+schema of that database (dropped afterwards). The PostgreSQL server is not pinned: its backends run on
+either CPU, beside the appliance or the load generator (the "other processes" warning counts them).
 """
 
 import argparse
+import itertools
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -78,13 +84,14 @@ def peak_rss_mb(pid):
 class Server:
     """One server process (the appliance or the baseline) in its own temporary directory."""
 
-    def __init__(self, kind, python):
+    def __init__(self, kind, python, database=None):
         self.kind = kind
         self.python = python
         self.tmp = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         self.port = free_port()
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc = None
+        self.database = database if kind == "appliance" else None  # a PostgresSchema, or None: SQLite
 
     @property
     def db_path(self):
@@ -99,6 +106,8 @@ class Server:
 
     def start(self, timeout=30.0):
         env = dict(os.environ, APPLIANCE_UNKNOWN_CHARGERS="accept")
+        if self.database:
+            env["APPLIANCE_DATABASE_URL"] = self.database.url
         # The log goes to a file, not a pipe: an unread pipe would block a chatty server.
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(self.command(), cwd=REPO_DIR, env=env, stdout=out,
@@ -132,14 +141,55 @@ class Server:
             return ""
 
 
-def check_durability(db_path, acked):
+class PostgresSchema:
+    """A fresh schema of the --database-url database for one server; its URL names it (search_path)."""
+
+    counter = itertools.count(1)
+
+    def __init__(self, url):
+        import psycopg
+        from urllib.parse import parse_qsl, urlencode, urlsplit
+
+        self.name = f"bench_{os.getpid()}_{next(self.counter)}"
+        self.admin_url = url
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+        self.url = parts._replace(query=urlencode(query + [("options", f"-csearch_path={self.name}")])).geturl()
+
+    def count(self, sql):
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    def drop(self):
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+def server_version(url):
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0].split()[0]
+
+
+def check_durability(server, acked):
     """Rows in meter_sample must cover every acknowledged MeterValues (3 sampledValues each)."""
-    db = sqlite3.connect(db_path, timeout=10)
-    try:
-        rows = db.execute("SELECT count(*) FROM meter_sample").fetchone()[0]
-        transactions = db.execute('SELECT count(*) FROM "transaction"').fetchone()[0]
-    finally:
-        db.close()
+    if server.database:
+        rows = server.database.count("SELECT count(*) FROM meter_sample")
+        transactions = server.database.count('SELECT count(*) FROM "transaction"')
+    else:
+        db = sqlite3.connect(server.db_path, timeout=10)
+        try:
+            rows = db.execute("SELECT count(*) FROM meter_sample").fetchone()[0]
+            transactions = db.execute('SELECT count(*) FROM "transaction"').fetchone()[0]
+        finally:
+            db.close()
     return {"meter_sample_rows": rows, "acked_meter_values": acked, "required": 3 * acked,
             "transactions": transactions, "ok": rows >= 3 * acked}
 
@@ -168,7 +218,8 @@ def run_loadgen(args, scenario, server):
 
 def run_scenario(args, scenario, kind):
     outcome = Outcome(scenario, kind)
-    server = Server(kind, args.python)
+    database = PostgresSchema(args.database_url) if args.database_url and kind == "appliance" else None
+    server = Server(kind, args.python, database)
     try:
         server.start()
         log(f"{scenario.name} against {kind} (pid {server.proc.pid}, port {server.port})")
@@ -176,7 +227,7 @@ def run_scenario(args, scenario, kind):
         outcome.peak_rss_mb = peak_rss_mb(server.proc.pid)
         server.kill()
         if kind == "appliance":
-            outcome.durability = check_durability(server.db_path, outcome.result["acked_total"])
+            outcome.durability = check_durability(server, outcome.result["acked_total"])
     except Exception as e:  # noqa: BLE001 - report it in the table and go on with the next one
         outcome.error = f"{type(e).__name__}: {e}"
         log(f"{scenario.name} against {kind} failed: {outcome.error} (server log: {server.log_path})")
@@ -185,6 +236,8 @@ def run_scenario(args, scenario, kind):
         # Kept when something failed, so that the server's log can be read.
         if not args.keep_data and not outcome.error:
             shutil.rmtree(server.tmp, ignore_errors=True)
+            if database:
+                database.drop()
     return outcome
 
 
@@ -296,6 +349,9 @@ def parse_args(argv=None):
     p.add_argument("--keep-data", action="store_true",
                    help="keep each server's temporary directory (database, log) for inspection")
     p.add_argument("--json-out", help="also write every outcome as JSON to this file")
+    p.add_argument("--database-url", default="",
+                   help="run the appliance on this PostgreSQL database (postgresql://USER:PASSWORD@HOST/DB; the user "
+                        "creates a schema per server there) instead of SQLite; the baseline keeps nothing")
     p.add_argument("--python", default=sys.executable,
                    help="interpreter for the servers and the load generator")
     args = p.parse_args(argv)
@@ -331,14 +387,18 @@ def main(argv=None):
           f"load generator on CPU {LOADGEN_CPU}; measured {args.duration:g} s or, closed loop, "
           f"{args.min_rounds:g} rounds (at most {args.max_duration:g} s) after a warm-up of "
           f"{args.warmup:g} s or 2 rounds ({time.monotonic() - started:.0f} s in all); "
-          f"appliance at {version}")
+          f"appliance at {version} on "
+          + (f"PostgreSQL {server_version(args.database_url)}" if args.database_url
+             else f"SQLite {sqlite3.sqlite_version}"))
     if source_version() != version:
         print("warning: appliance/ changed during the run; its figures mix versions")
     print_table(outcomes)
     print()
     print("reproduce: cd " + shlex.quote(REPO_DIR) + " && "
           + shlex.join([os.path.relpath(args.python, REPO_DIR) if args.python.startswith(REPO_DIR)
-                        else args.python, "bench/ocpp16_load.py"] + sys.argv[1:]))
+                        else args.python, "bench/ocpp16_load.py"]
+                       # the database URL's password is not printed
+                       + [re.sub(r"(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1•••@", a) for a in sys.argv[1:]]))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump([{"scenario": o.scenario.__dict__, "server": o.server, "result": o.result,

@@ -1,4 +1,5 @@
-"""Fixtures: the real app on a free loopback port with its own SQLite file, and an API client."""
+"""Fixtures: the real app on a free loopback port with its own database (a SQLite file, or a PostgreSQL
+schema: tests/backend.py), and an API client."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from appliance.app import create_app
 from appliance.config import Settings, load_settings
 from appliance.core.services import Core
 from appliance.web.keys import CORE
+from tests import backend
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -20,9 +22,28 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     # charger that boots) is on where the local-list tests turn it on.
     defaults = dict(data_dir=data_dir, host="127.0.0.1", port=0, ocpp_validate_responses=True,
                     command_timeout_s=5.0, supervision_interval_s=0.2, sqlite_synchronous="normal",
-                    local_list_sync=False)
+                    local_list_sync=False, database_url=backend.database_url())
     defaults.update(overrides)
     return load_settings(defaults, environ={})
+
+
+@pytest.fixture(autouse=True)
+def database_url(monkeypatch):
+    """On PostgreSQL, the test's own schema; its URL is in the environment for the appliance's processes
+    too (CLI commands, servers). On SQLite, '' (the file in each data directory)."""
+    if not backend.ON_POSTGRES:
+        yield ""
+        return
+    schemas = backend.schemas()
+    name = schemas.take()
+    url = backend.with_schema(backend.TEST_URL, name)
+    monkeypatch.setenv(backend.ENV, url)
+    yield url
+    schemas.give_back(name)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    backend.close()
 
 
 @pytest.fixture

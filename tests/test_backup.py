@@ -24,10 +24,14 @@ from appliance.config import load_settings
 from appliance.core.services import open_core
 from appliance.store import backup as copies
 from appliance.store.migrations import LATEST_VERSION, SchemaTooNewError
+from tests import backend
 from tests.conftest import wait_for
 from tests.test_cli_live import ServerProcess, cli_run
 from tests.test_migrations import make_v1
 from tests.virtual_charger import connect16
+
+# backup and restore copy the SQLite file; on PostgreSQL they say to use pg_dump (tests/test_postgres.py).
+pytestmark = backend.sqlite_only("appliance backup and restore copy the SQLite file")
 
 FILLER_ROWS = 40_000  # ~40 MB of communication log, so that the copy takes many steps
 SAMPLES_PER_METER_VALUES = 3

@@ -18,6 +18,7 @@ from appliance.cli import cli
 from appliance.config import load_settings
 from appliance.core.services import open_core
 from appliance.store.transactions import SampleRow
+from tests import backend
 
 UTC = dt.timezone.utc
 
@@ -28,7 +29,7 @@ def clean_environment(monkeypatch):
     import os
 
     for key in list(os.environ):
-        if key.startswith("APPLIANCE_"):
+        if key.startswith("APPLIANCE_") and key != backend.ENV:  # the test's own database stays
             monkeypatch.delenv(key)
 
 
@@ -110,6 +111,8 @@ def test_duplicate_charger_is_refused_and_the_first_one_kept(run):
     assert [(c["identity"], c["protocol"]) for c in run.json("charger", "list")] == [("CP1", "ocpp1.6-json")]
 
 
+@backend.sqlite_only("the data directory holds the SQLite file; PostgreSQL's database is database_url's, whichever "
+                     "directory")
 def test_data_directory_from_the_environment(run, tmp_path):
     elsewhere = tmp_path / "from-env"
     env = {"APPLIANCE_DATA_DIR": str(elsewhere)}
@@ -174,7 +177,7 @@ def seed_sessions(data_dir: Path) -> tuple[int, int]:
     t0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
     async def seed() -> tuple[int, int]:
-        core = open_core(load_settings({"data_dir": data_dir}, environ={}))
+        core = open_core(load_settings({"data_dir": data_dir, "database_url": backend.database_url() or None}, environ={}))
         try:
             await core.chargers.add("CP1", "ocpp1.6-json")
             await core.chargers.load()
@@ -344,6 +347,7 @@ def test_bad_port_flag_is_a_usage_error(run):
     assert_clean_error(run("serve", "--port", "99999"), "--port", exit_code=2)
 
 
+@backend.sqlite_only("a damaged SQLite file (test_postgres: an unreachable server is one clear error)")
 def test_a_database_that_is_not_sqlite_is_one_clear_error(tmp_path):
     data_dir = tmp_path / "broken"
     data_dir.mkdir()

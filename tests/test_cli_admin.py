@@ -12,12 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli import cli
+from tests import backend
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
     for key in list(os.environ):
-        if key.startswith("APPLIANCE_"):
+        if backend.is_ambient_setting(key):
             monkeypatch.delenv(key)
 
 

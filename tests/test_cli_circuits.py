@@ -8,6 +8,7 @@ import json
 import pytest
 from ocpp.v16 import call
 
+from tests import backend
 from tests.conftest import wait_for
 from tests.test_cli_live import ServerProcess, acli, cli_run, must
 from tests.test_dlm_depot import tx_limit
@@ -17,7 +18,7 @@ from tests.virtual_charger201 import now_wire
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("circuits") / "data"
+    data_dir = backend.share(tmp_path_factory.mktemp("circuits") / "data")
     for args in (("company", "add", "Blue Taxi"), ("user", "add", "alice", "--company", "Blue Taxi"),
                  ("tag", "add", "CARD1", "--user", "alice"), ("tag", "add", "CARD2", "--user", "alice"),
                  ("charger", "add", "CC1", "--protocol", "ocpp1.6-json"),

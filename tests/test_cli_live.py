@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from ocpp.v16 import call
 
 from appliance.cli import cli
+from tests import backend
 from tests.conftest import wait_for
 from tests.virtual_charger import connect16
 
@@ -45,8 +46,9 @@ class ServerProcess:
         return self.data_dir / "server.json"
 
     def start(self) -> "ServerProcess":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)}
         env["APPLIANCE_LOCAL_LIST_SYNC"] = "false"  # as in make_settings: only the local-list tests sync
+        env.update(backend.env_for(self.data_dir))
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
@@ -112,7 +114,7 @@ class ServerProcess:
 
 
 def cli_run(data_dir: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *args])
+    return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *args], env=backend.env_for(data_dir) or None)
 
 
 async def acli(data_dir: Path, *args: str, ok: bool = True) -> Result:
@@ -132,7 +134,7 @@ def must(result: Result) -> Result:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server for the live-command tests; each test uses its own charger ids."""
-    data_dir = tmp_path_factory.mktemp("live") / "data"
+    data_dir = backend.share(tmp_path_factory.mktemp("live") / "data")
     must(cli_run(data_dir, "company", "add", "Blue Taxi"))
     must(cli_run(data_dir, "user", "add", "alice", "--company", "Blue Taxi"))
     must(cli_run(data_dir, "tag", "add", "CARD1", "--user", "alice"))
@@ -282,7 +284,7 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 
 def real_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)}
     return subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=60, env=env)
 

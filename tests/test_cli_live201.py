@@ -7,13 +7,14 @@ import json
 
 import pytest
 
+from tests import backend
 from tests.test_cli_live import ServerProcess, acli, cli_run, must
 from tests.virtual_charger201 import connect201
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("live201") / "data"
+    data_dir = backend.share(tmp_path_factory.mktemp("live201") / "data")
     must(cli_run(data_dir, "company", "add", "Blue Taxi"))
     must(cli_run(data_dir, "user", "add", "alice", "--company", "Blue Taxi"))
     must(cli_run(data_dir, "tag", "add", "CARD1", "--user", "alice"))

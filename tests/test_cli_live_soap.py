@@ -9,13 +9,14 @@ import pytest
 
 from appliance.ocpp15_soap.cp_models import CP15
 from appliance.ocpp16.soap_link import CP16
+from tests import backend
 from tests.test_cli_live import ServerProcess, acli
 from tests.virtual_soap_chargepoint import serve_chargepoint
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("livesoap") / "data").start()
+    srv = ServerProcess(backend.share(tmp_path_factory.mktemp("livesoap") / "data")).start()
     yield srv
     assert srv.terminate() == 0, srv.log()
     assert "Traceback" not in srv.log(), srv.log()

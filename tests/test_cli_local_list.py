@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from tests import backend
 from tests.test_cli_live import ServerProcess, acli, cli_run, must
 from tests.virtual_charger import connect16
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("locallist") / "data"
+    data_dir = backend.share(tmp_path_factory.mktemp("locallist") / "data")
     must(cli_run(data_dir, "user", "add", "alice"))
     must(cli_run(data_dir, "tag", "add", "CARD1", "--user", "alice"))
     must(cli_run(data_dir, "tag", "add", "CARD2", "--user", "alice"))

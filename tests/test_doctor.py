@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime as dt
 import hashlib
 import http.server
@@ -15,7 +14,6 @@ import json
 import os
 import socket
 import tempfile
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -30,8 +28,9 @@ from appliance import diagnostics, tls
 from appliance.cli import cli
 from appliance.diagnostics import Verdict
 from appliance.store import models
-from appliance.store.database import open_sqlite
+from appliance.store.database import open_database
 from appliance.store.migrations import LATEST_VERSION
+from tests import backend
 from tests.conftest import make_settings
 from tests.test_cli_live import ServerProcess, cli_run, must
 from tests.virtual_charger import connect16
@@ -48,7 +47,7 @@ def port(unused_tcp_port) -> int:
 def doctor(data_dir: Path, port: int, *args: str, **env: str) -> tuple[int, dict[str, dict]]:
     """Run `appliance doctor --json` as a technician would (settings from the environment); returns the exit
     status and the checks by name, after checking the shape of the report and the exit-status rule."""
-    ambient = {k: None for k in os.environ if k.startswith("APPLIANCE_")}
+    ambient = {k: None for k in os.environ if backend.is_ambient_setting(k)}
     settings_env = {f"APPLIANCE_{k.upper()}": v for k, v in {"host": "127.0.0.1", "port": str(port), **env}.items()}
     result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "doctor", "--json", "--timeout", "3", *args],
                                 env={**ambient, **settings_env})
@@ -75,12 +74,12 @@ def depot(data_dir: Path, *chargers: str) -> Path:
 
 
 def sql(data_dir: Path, statement: str, *args) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(data_dir / "appliance.sqlite3")) as conn, conn:
-        return conn.execute(statement, args).fetchall()
+    return backend.query(backend.location(data_dir / "appliance.sqlite3"), statement, args)
 
 
 # -- the database -----------------------------------------------------------------------------------
 
+@backend.sqlite_only("no SQLite file yet (PostgreSQL: test_postgres checks an unreachable server and a sound one)")
 def test_a_fresh_data_directory_is_reported_and_left_as_it_was(tmp_path, port):
     data_dir = tmp_path / "data"
     code, checks = doctor(data_dir, port)
@@ -95,6 +94,7 @@ def test_a_fresh_data_directory_is_reported_and_left_as_it_was(tmp_path, port):
     assert code == 0 or checks["disk"]["status"] == "fail"  # warnings alone do not fail
 
 
+@backend.sqlite_only("integrity_check and WAL of the SQLite file, and its bytes unchanged")
 def test_a_sound_database_is_only_read(tmp_path, port):
     data_dir = depot(tmp_path / "data")
     database = data_dir / "appliance.sqlite3"
@@ -105,6 +105,7 @@ def test_a_sound_database_is_only_read(tmp_path, port):
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
 
 
+@backend.sqlite_only("a file that is not a SQLite database")
 def test_garbage_instead_of_a_database_fails_with_what_to_do(tmp_path, port):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -118,6 +119,7 @@ def test_garbage_instead_of_a_database_fails_with_what_to_do(tmp_path, port):
     assert checks["chargers"]["summary"] == "the database cannot be read (see the database check)"
 
 
+@backend.sqlite_only("a damaged page of the SQLite file")
 def test_a_damaged_page_fails_and_nothing_is_read_from_it(tmp_path, port):
     data_dir = depot(tmp_path / "data", *[f"DMG{i}" for i in range(5)])
     database = data_dir / "appliance.sqlite3"
@@ -135,7 +137,9 @@ def test_a_damaged_page_fails_and_nothing_is_read_from_it(tmp_path, port):
 
 
 @pytest.mark.parametrize("version, status, words", [
-    (LATEST_VERSION - 1, "warning", "the next start copies it to {backups} and migrates it"),
+    # PostgreSQL's is not copied: the action asks for a pg_dump first
+    (LATEST_VERSION - 1, "warning", "the next start migrates it" if backend.ON_POSTGRES
+     else "the next start copies it to {backups} and migrates it"),
     (LATEST_VERSION + 1, "fail", f"newer than this appliance knows ({LATEST_VERSION})"),
 ])
 def test_a_schema_of_another_version_says_what_happens_next(tmp_path, port, version, status, words):
@@ -168,7 +172,8 @@ def test_free_disk_space_thresholds_and_what_takes_the_space(tmp_path, port, mon
     assert disk["status"] == status
     assert disk["summary"].startswith(f"{found} at {data_dir}")
     if status != "ok":
-        assert disk["summary"].endswith(", backups 300.0 KB") and "; database " in disk["summary"]
+        assert disk["summary"].endswith("backups 300.0 KB")
+        assert ("; database " in disk["summary"]) is not backend.ON_POSTGRES  # PostgreSQL's is on its server
         assert f"delete old backups in {data_dir / 'backups'}" in disk["action"] and "commlog_max_mb" in disk["action"]
 
 
@@ -293,7 +298,7 @@ def test_head_office_that_answers_is_reachable_and_one_that_refuses_is_not(tmp_p
 
 def add_unsent_cdr(data_dir: Path, charger: str, written_at: dt.datetime) -> None:
     """A charge detail record as the billing writes one, not yet sent (models bound for the moment)."""
-    db = open_sqlite(data_dir / "appliance.sqlite3")
+    db = open_database(backend.location(data_dir / "appliance.sqlite3"))
     with db.connection_context():
         tx = models.Transaction.create(charger=models.Charger.get(identity=charger), connector_number=1, id_tag="T1",
                                        auth_status="Accepted", started_at=written_at, meter_start_wh=0,
@@ -439,6 +444,7 @@ def checks_as(uid: int, settings) -> dict[str, dict]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+@backend.sqlite_only("the SQLite file's directory and its -shm")
 def test_files_of_the_service_that_this_user_cannot_read_ask_for_the_services_user(tmp_path, port):
     checks = checks_as(65534, make_settings(tmp_path / "data", port=port))  # pytest's tmp_path is root's only
     assert checks["database"]["status"] == "warning"

@@ -22,6 +22,7 @@ import pytest
 
 from appliance.config import load_settings
 from appliance.core.services import open_core
+from tests import backend
 from tests.test_cli_live import ServerProcess
 from tests.virtual_charger import ClientTransport, VirtualCharger16, ws_url
 
@@ -137,19 +138,33 @@ def parse_time(text: str) -> dt.datetime:
 
 
 def read_database(path) -> tuple[dict[int, dict], dict[tuple[str, dt.datetime], list[tuple]]]:
-    """Transactions by id, and meter samples by (charger, sampled_at), straight from the file."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Transactions by id, and meter samples by (charger, sampled_at), straight from the file (or the
+    test's PostgreSQL schema); times as SQLite's text."""
+    where = backend.location(path)
+    if not backend.ON_POSTGRES:
+        where = f"file:{path}?mode=ro"
+    transactions = {row["id"]: {k: _text(v) for k, v in row.items()} for row in query(
+        where, 'SELECT t.*, c.identity FROM "transaction" t JOIN charger c ON c.id = t.charger_id', dicts=True)}
+    samples: dict[tuple[str, dt.datetime], list[tuple]] = {}
+    for row in query(where, 'SELECT c.identity, s.sampled_at, s.transaction_id, s.measurand, s.value '
+                            'FROM meter_sample s JOIN charger c ON c.id = s.charger_id'):
+        samples.setdefault((row[0], dt.datetime.fromisoformat(_text(row[1]))), []).append(tuple(row)[2:])
+    return transactions, samples
+
+
+def query(where, sql: str, dicts: bool = False) -> list:
+    if backend.ON_POSTGRES:
+        return backend.query(where, sql, dicts=dicts)
+    db = sqlite3.connect(where, uri=True)  # read-only: the server may be running
     try:
         db.row_factory = sqlite3.Row
-        transactions = {row["id"]: dict(row) for row in db.execute(
-            'SELECT t.*, c.identity FROM "transaction" t JOIN charger c ON c.id = t.charger_id')}
-        samples: dict[tuple[str, dt.datetime], list[tuple]] = {}
-        for row in db.execute('SELECT c.identity, s.sampled_at, s.transaction_id, s.measurand, s.value '
-                              'FROM meter_sample s JOIN charger c ON c.id = s.charger_id'):
-            samples.setdefault((row[0], dt.datetime.fromisoformat(row[1])), []).append(tuple(row)[2:])
-        return transactions, samples
+        return [dict(row) if dicts else tuple(row) for row in db.execute(sql)]
     finally:
         db.close()
+
+
+def _text(value):
+    return str(value) if isinstance(value, dt.datetime) else value
 
 
 def check_stored(message: Sent, transactions: dict[int, dict], samples: dict) -> None:
@@ -173,7 +188,7 @@ def check_stored(message: Sent, transactions: dict[int, dict], samples: dict) ->
 
 
 async def seed(data_dir) -> list[Charger]:
-    core = open_core(load_settings({"data_dir": data_dir}, environ={}))
+    core = open_core(load_settings({"data_dir": data_dir, "database_url": backend.database_url() or None}, environ={}))
     try:
         await core.users.add_company("Night Cabs")
         await core.users.add_driver("driver", "Night Cabs")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from appliance.app import create_app
 from appliance.web.keys import CORE
+from tests import backend
 from tests.conftest import make_settings
 from tests.virtual_charger import connect16
 
@@ -29,12 +30,12 @@ steps = st.lists(st.one_of(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sequence=steps)
 def test_after_any_history_one_sync_brings_the_list_in_step(sequence):
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(_scenario(Path(tmp), sequence))
+    with tempfile.TemporaryDirectory() as tmp, backend.own_database() as database_url:
+        asyncio.run(_scenario(Path(tmp), sequence, database_url))
 
 
-async def _scenario(tmp: Path, sequence) -> None:
-    server = TestServer(create_app(make_settings(tmp / "data")))
+async def _scenario(tmp: Path, sequence, database_url: str) -> None:
+    server = TestServer(create_app(make_settings(tmp / "data", database_url=database_url)))
     await server.start_server()
     try:
         core = server.app[CORE]

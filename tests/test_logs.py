@@ -21,6 +21,7 @@ from ocpp.v16 import call
 
 from appliance.cli import cli
 from appliance.diagnostics.comm_log import parse_since
+from tests import backend
 from tests.test_cli_live import ServerProcess, cli_run, must
 from tests.virtual_charger import connect16
 
@@ -29,7 +30,7 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} CES?T  (in |out)  (\[
 
 
 def logs(data_dir: Path, *args: str) -> Result:
-    ambient = {k: None for k in os.environ if k.startswith("APPLIANCE_")}
+    ambient = {k: None for k in os.environ if backend.is_ambient_setting(k)}
     return CliRunner().invoke(cli, ["--data-dir", str(data_dir), "logs", *args],
                               env={**ambient, "APPLIANCE_TIMEZONE": ZONE})
 
@@ -84,7 +85,7 @@ async def test_a_chargers_messages_are_printed_oldest_first_in_the_depots_time(s
 async def test_follow_prints_a_new_message_within_seconds_and_ends_quietly_on_ctrl_c(server):
     async with connect16(server.url, "LOG1") as cp:
         await logged(server.data_dir, "LOG1", 2)  # the boot and its answer
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")} | {"APPLIANCE_TIMEZONE": ZONE}
+        env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)} | {"APPLIANCE_TIMEZONE": ZONE}
         follower = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "appliance", "--data-dir", str(server.data_dir), "logs", "LOG1", "--follow",
             "--lines", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
@@ -120,6 +121,7 @@ def test_an_unknown_charger_gets_one_clear_line(tmp_path):
     assert logs(data_dir, "KNOWN1").exit_code == 0
 
 
+@backend.sqlite_only("no SQLite file in the data directory")
 def test_without_a_database_logs_says_so_and_creates_nothing(tmp_path):
     result = logs(tmp_path / "data", "CP1")
     assert result.exit_code == 1

@@ -34,6 +34,7 @@ from appliance.core.services import open_core
 from appliance.store import logs as log_store
 from appliance.store import migrations
 from appliance.store.database import Database
+from tests import backend
 from tests.test_cli_live import ServerProcess
 from tests.test_durability import Charger, check_stored, read_database, run_transactions
 
@@ -63,6 +64,8 @@ def check_as_found(path: Path) -> None:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
+@backend.sqlite_only("the file's integrity after kills; on PostgreSQL the server keeps its files (test_durability "
+                     "checks the appliance's side: every answer stored, on both)")
 async def test_killed_at_random_moments_the_database_stays_sound_and_keeps_every_answer(tmp_path):
     seed_value = random.randrange(1 << 30)
     rng = random.Random(seed_value)
@@ -152,6 +155,7 @@ def acks_after_a_wal_fsync(trace: str) -> tuple[int, int]:
     return good, acks
 
 
+@backend.sqlite_only("the fsync of SQLite's -wal; PostgreSQL's commit is the server's")
 @pytest.mark.skipif(not strace_works(), reason="needs strace (and ptrace allowed) to watch the fsyncs")
 @pytest.mark.parametrize("synchronous, all_synced", [("full", True), ("normal", False)])
 def test_with_full_every_write_is_fsynced_before_it_is_acknowledged(tmp_path, synchronous, all_synced):
@@ -188,6 +192,7 @@ def database_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
+@backend.sqlite_only("the size of the database file")
 async def test_the_communication_log_of_large_frames_stays_within_its_bytes_and_the_file_stops_growing(tmp_path):
     path = tmp_path / "db.sqlite3"
     db = Database(path, "normal")
@@ -225,7 +230,7 @@ async def test_the_communication_log_of_large_frames_stays_within_its_bytes_and_
     ([(50, 10), (40, 10)], 10, None, 1, []),  # everything too old
 ])
 async def test_prune_bounds(tmp_path, rows, max_rows, max_bytes, older_than, kept):
-    db = Database(tmp_path / "db.sqlite3", "normal")
+    db = Database(backend.location(tmp_path / "db.sqlite3"), "normal")
     migrations.migrate(db.peewee)
     now = dt.datetime.now(dt.timezone.utc)
     try:
@@ -239,7 +244,7 @@ async def test_prune_bounds(tmp_path, rows, max_rows, max_bytes, older_than, kep
         left = await db.read(lambda: [r[0] for r in db.peewee.execute_sql("SELECT id FROM comm_log ORDER BY id")])
         assert (left, removed) == (kept, len(rows) - len(kept))
         assert size.bytes == sum(rows[i - 1][1] for i in kept)
-        if not kept:  # an emptied table numbers from 1 again: the measure starts over
+        if not kept:  # an emptied table: the measure starts over (from id 0)
             assert size == log_store.CommLogSize()
     finally:
         await db.close()

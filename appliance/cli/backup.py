@@ -14,6 +14,7 @@ from appliance.cli.base import cli, json_option, settings_of
 from appliance.cli_output import print_result
 from appliance.config import Settings
 from appliance.store import backup as copies
+from appliance.store.dialect import redact
 from appliance.store.migrations import LATEST_VERSION
 
 
@@ -26,8 +27,10 @@ def backup(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     """Copy the database to FILE: consistent, checked, safe to run while the server runs.
 
     FILE may be a directory: the copy is then named appliance-<UTC time>.sqlite3 in it.
+    On PostgreSQL (database_url) this says how to back it up with pg_dump instead.
     """
     settings = settings_of(ctx)
+    _refuse_if_postgres(settings, "backup")
     if file.is_dir():
         file = file / f"appliance-{_utc_stamp()}.sqlite3"
     try:
@@ -50,9 +53,10 @@ def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
 
     FILE is checked (an appliance database, intact, a schema this version knows) before anything
     changes; the current database is kept in DATA_DIR/backups. A backup from an older version is
-    migrated at the next start.
+    migrated at the next start. On PostgreSQL (database_url) this says how to restore with pg_restore.
     """
     settings = settings_of(ctx)
+    _refuse_if_postgres(settings, "restore")
     try:
         _refuse_if_server_runs(settings)
         offered = copies.check_restorable(file)
@@ -73,6 +77,22 @@ def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
                      f"({LATEST_VERSION}): the next start migrates it, after copying it to {settings.backups_dir}")
     lines.append("  start the server again: systemctl start appliance")
     print_result(record, as_json, summary="\n".join(lines))
+
+
+def _refuse_if_postgres(settings: Settings, command: str) -> None:
+    """backup and restore copy the SQLite file; a PostgreSQL database is backed up with PostgreSQL's tools
+    (consistent while the server runs, like ours)."""
+    if not settings.database_url:
+        return
+    url = redact(settings.database_url)
+    how = {"backup": f"back it up with PostgreSQL's own tool, consistent while the server runs:\n"
+                     f"  pg_dump --format=custom --file=FILE '{url}'",
+           "restore": f"restore a dump with PostgreSQL's own tool, with the service stopped:\n"
+                      f"  systemctl stop appliance\n"
+                      f"  pg_restore --clean --if-exists --no-owner --dbname='{url}' FILE\n"
+                      f"  systemctl start appliance"}[command]
+    raise click.ClickException(f"the database is PostgreSQL ({url}): appliance {command} works on the SQLite file "
+                               f"only; {how}\n(the password is the one in database_url)")
 
 
 def _refuse_if_server_runs(settings: Settings) -> None:

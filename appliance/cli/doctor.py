@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import sqlite3
 import sys
 
 import click
@@ -17,6 +16,7 @@ from appliance.cli.base import cli, settings_of
 from appliance.diagnostics import FAIL, run_checks, worst
 from appliance.diagnostics import comm_log
 from appliance.store import diagnostics as store
+from appliance.store.dialect import DRIVER_ERRORS, DatabaseUrlError, redact
 
 LABELS = {"ok": "OK", "warning": "WARN", "fail": "FAIL", "skipped": "SKIP"}
 DEFAULT_LINES = 20
@@ -61,7 +61,7 @@ def logs(ctx: click.Context, charger_id: str, follow: bool, lines: int | None, s
             start = comm_log.parse_since(since, settings.zone, dt.datetime.now(dt.timezone.utc))
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--since") from None
-    conn = _open(settings.database_path)
+    conn = _open(settings)
     try:
         if not store.charger_known(conn, charger_id):
             raise click.ClickException(f"no charger {charger_id!r} here (appliance charger list shows them)")
@@ -75,19 +75,23 @@ def logs(ctx: click.Context, charger_id: str, follow: bool, lines: int | None, s
         pass
     except BrokenPipeError:  # `appliance logs CP | head`: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except sqlite3.Error as e:
+    except DRIVER_ERRORS as e:
         raise click.ClickException(f"cannot read the communication log: {e}") from None
     finally:
         conn.close()
 
 
-def _open(path) -> sqlite3.Connection:
+def _open(settings):
+    where = redact(settings.database_url) if settings.database_url else settings.database_path
     try:
-        return store.open_readonly(path)
+        if settings.database_url:
+            return store.open_readonly_url(settings.database_url)
+        return store.open_readonly(where)
     except store.DatabaseMissing:
-        raise click.ClickException(f"no database at {path}: has the appliance run here? (check --data-dir)") from None
-    except sqlite3.Error as e:
-        raise click.ClickException(f"cannot read the database {path}: {e} (appliance doctor says more)") from None
+        raise click.ClickException(f"no database at {where}: has the appliance run here? (check --data-dir)") from None
+    except (DatabaseUrlError, *DRIVER_ERRORS) as e:
+        message = " ".join(str(e).split())
+        raise click.ClickException(f"cannot read the database {where}: {message} (appliance doctor says more)") from None
 
 
 def _print(messages: list[comm_log.LoggedMessage], charger_id: str, zone, as_json: bool) -> None:

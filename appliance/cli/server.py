@@ -61,9 +61,17 @@ class JournalFormatter(logging.Formatter):
 def show_settings(ctx: click.Context, as_json: bool) -> None:
     """Show the effective settings and where each can be set."""
     settings = settings_of(ctx)
-    rows = [{"setting": name, "value": str(getattr(settings, name)), "environment": env, "unit": unit,
+    rows = [{"setting": name, "value": _shown(name, getattr(settings, name)), "environment": env, "unit": unit,
              "help": help_} for name, env, _, unit, help_ in describe()]
     print_records(rows, as_json, ["setting", "value", "environment", "help"])
+
+
+def _shown(name: str, value) -> str:
+    if name == "database_url" and value:  # its password is never printed
+        from appliance.store.dialect import redact
+
+        return redact(value)
+    return str(value)
 
 
 # -- TLS ------------------------------------------------------------------------------------------

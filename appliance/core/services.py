@@ -25,7 +25,7 @@ from appliance.core.tokens import ApiTokens
 from appliance.core.transactions import TransactionService
 from appliance.core.users import UserGroup
 from appliance.store import backup, migrations
-from appliance.store.database import Database
+from appliance.store.database import Database, location_of
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Core:
 def open_core(settings: Settings) -> Core:
     """Open the database (migrating it) and build the services on it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_path, settings.sqlite_synchronous)
+    db = Database(location_of(settings), settings.sqlite_synchronous)
     try:
         _back_up_before_upgrade(db, settings)
         migrations.migrate(db.peewee)
@@ -97,6 +97,13 @@ def _back_up_before_upgrade(db: Database, settings: Settings) -> None:
     with db.peewee.connection_context():
         version = migrations.current_version(db.peewee)
     if version is None or version >= migrations.LATEST_VERSION:
+        return
+    if db.postgres:
+        # The server's database is not a file to copy here. A migration that fails undoes itself (it is
+        # one transaction: PostgreSQL's schema changes are transactional); going back to the old version
+        # afterwards needs the dump its operator takes before an upgrade.
+        log.warning("schema version %d is older than %d: migrating %s without a copy of its own (PostgreSQL: "
+                    "take a pg_dump before upgrading)", version, migrations.LATEST_VERSION, db.shown)
         return
     copy = backup.backup_before_upgrade(settings.database_path, settings.backups_dir, version,
                                         migrations.LATEST_VERSION, dt.datetime.now(dt.timezone.utc),

@@ -1,4 +1,5 @@
-"""The database check: there, readable, sound, in WAL mode, at the schema version this appliance knows."""
+"""The database check: there, readable, sound, in WAL mode, at the schema version this appliance knows;
+on PostgreSQL (database_url): reachable, writable (no standby), at that schema version."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from appliance.diagnostics.verdict import AS_SERVICE_USER, FAIL, OK, SEVERITY, WARNING, Context, NoDatabase, \
     Verdict, guarded, not_readable_here, size_text
 from appliance.store import diagnostics as store
+from appliance.store.dialect import redact
 from appliance.store.migrations import LATEST_VERSION
 
 NAME = "database"
@@ -19,6 +21,8 @@ BIG_WAL_BYTES = 100_000_000
 
 @guarded(NAME)
 def check_database(context: Context) -> Verdict:
+    if context.settings.database_url:
+        return _check_postgres(context)
     path = context.settings.database_path
     try:
         exists = path.exists()
@@ -77,8 +81,34 @@ def _integrity(problems: list[str], full: bool) -> tuple[str, str, str]:
     return FAIL, f"damaged: {how} found {problems[0]}{more}", RESTORE
 
 
-def _schema(conn, backups_dir: Path) -> tuple[str, str, str]:
+def _check_postgres(context: Context) -> Verdict:
+    """Integrity, WAL and backups are the PostgreSQL server's business (and its operator's: pg_dump,
+    pg_amcheck); what the appliance needs of it is checked here."""
+    where = redact(context.settings.database_url)
+    try:
+        conn = context.database()
+    except NoDatabase:
+        return Verdict(NAME, FAIL, f"cannot connect to {where}: {_one_line(context.database_error)}",
+                       "check database_url and that the PostgreSQL server runs and takes connections from this "
+                       "box (pg_isready -d URL)")
+    facts = store.server_facts(conn)
+    status, text, action = _schema(conn, None)
+    summary = f"PostgreSQL {facts.version}; {text}; {size_text(facts.size_bytes)}"
+    if facts.read_only:
+        return Verdict(NAME, FAIL, f"{where} is a standby in recovery: it takes no writes ({summary})",
+                       "point database_url at the primary server")
+    return Verdict(NAME, status, summary, action)
+
+
+def _one_line(error: BaseException | None) -> str:
+    return " ".join(str(error).split())
+
+
+def _schema(conn, backups_dir: Path | None) -> tuple[str, str, str]:
     version = store.schema_version(conn)
+    if version is None and backups_dir is None:
+        return (FAIL, "no schema version: no appliance tables in this database (schema), or its first start did "
+                      "not finish", "check database_url; the service's first start creates the tables")
     if version is None:
         return (FAIL, "no schema version: not the appliance's database, or its first start did not finish",
                 "check --data-dir; else move the file aside and start the service (or restore a backup)")
@@ -86,6 +116,10 @@ def _schema(conn, backups_dir: Path) -> tuple[str, str, str]:
         return (FAIL, f"schema version {version} is newer than this appliance knows ({LATEST_VERSION})",
                 "run the newer appliance that wrote it, or restore a backup made before the upgrade")
     if version < LATEST_VERSION:
+        if backups_dir is None:  # PostgreSQL: nothing to copy it to here
+            return (WARNING, f"schema version {version}, older than this appliance's {LATEST_VERSION}: the next "
+                             f"start migrates it", "take a pg_dump, then restart the service (systemctl restart "
+                                                   "appliance)")
         return (WARNING, f"schema version {version}, older than this appliance's {LATEST_VERSION}: the next start "
                          f"copies it to {backups_dir} and migrates it",
                 "restart the service (systemctl restart appliance)")

@@ -7,13 +7,13 @@ import datetime as dt
 import functools
 import os
 import pwd
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from appliance.config import Settings
 from appliance.store import diagnostics as store
+from appliance.store.dialect import DATABASE_ERRORS, DRIVER_ERRORS, DatabaseUrlError
 
 OK, WARNING, FAIL, SKIPPED = "ok", "warning", "fail", "skipped"
 SEVERITY = {SKIPPED: 0, OK: 0, WARNING: 1, FAIL: 2}
@@ -38,15 +38,18 @@ class Context:
     full: bool = False  # integrity_check instead of quick_check
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     damaged: bool = False  # the database check found damage: what other checks would read is not to be trusted
-    _conn: sqlite3.Connection | None = None
+    _conn: Any = None  # sqlite3's connection, or psycopg's with the same interface (store.dialect)
     _error: BaseException | None = None
 
-    def database(self) -> sqlite3.Connection:
+    def database(self) -> Any:
         """The database, read-only, opened once; raises NoDatabase when there is none to read."""
         if self._conn is None and self._error is None:
             try:
-                self._conn = store.open_readonly(self.settings.database_path, self.timeout_s)
-            except (store.DatabaseMissing, sqlite3.Error) as e:
+                if self.settings.database_url:
+                    self._conn = store.open_readonly_url(self.settings.database_url, self.timeout_s)
+                else:
+                    self._conn = store.open_readonly(self.settings.database_path, self.timeout_s)
+            except (store.DatabaseMissing, DatabaseUrlError, *DRIVER_ERRORS) as e:
                 self._error = e
         if self.damaged:
             raise NoDatabase("the database is damaged")
@@ -77,7 +80,7 @@ def guarded(name: str) -> Callable[[Check], Check]:
                 return check(context)
             except NoDatabase as e:
                 return Verdict(name, SKIPPED, f"{e} (see the database check)")
-            except sqlite3.DatabaseError as e:  # damaged or locked: the database check says which
+            except DATABASE_ERRORS as e:  # damaged, locked or gone: the database check says which
                 return Verdict(name, SKIPPED, f"cannot read the database: {e} (see the database check)")
             except Exception as e:  # a doctor must report, whatever it meets
                 return Verdict(name, FAIL, f"the check itself failed: {type(e).__name__}: {e}",

@@ -5,6 +5,9 @@ Every copy goes through SQLite's online backup API, never a file copy: in WAL mo
 commits live in the -wal file, and copying the main file alone (or the two at different moments)
 gives an old or torn database. Copies are written to NAME.tmp, checked, fsynced and renamed, so a
 file under its final name is always a complete, checked copy.
+
+All of it is SQLite's: a PostgreSQL database (database_url) is the server's, backed up with pg_dump
+(the CLI's backup and restore say so) and not copied before an upgrade (services.open_core says why).
 """
 
 from __future__ import annotations

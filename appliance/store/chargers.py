@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
+from appliance.store.dialect import raw
 from appliance.store.models import Charger, Connector, Evse, StatusHistory, database
 from appliance.store.times import from_db, to_db
 
@@ -104,14 +105,14 @@ def update(identity: str, **fields) -> ChargerRecord | None:
 # building, one statement each (peewee's query building was half of a charger's set-up cost).
 
 def mark_connected(identity: str, at: dt.datetime) -> None:
-    database.connection().execute(
+    raw(database).execute(
         "UPDATE charger SET connected_at = ?, last_contact_at = ?, connection_state = 'online' WHERE identity = ?",
         (str(to_db(at)), str(to_db(at)), identity))
 
 
 def record_boot(identity: str, protocol: str, details: dict[str, str], at: dt.datetime) -> tuple[str, str] | None:
     """Store what a charger says of itself at boot; returns its (registration, password hash) or None."""
-    conn = database.connection()
+    conn = raw(database)
     row = conn.execute("SELECT registration, password_hash FROM charger WHERE identity = ?", (identity,)).fetchone()
     if row is None:
         return None
@@ -123,16 +124,14 @@ def record_boot(identity: str, protocol: str, details: dict[str, str], at: dt.da
 
 def identify(identity: str) -> tuple[int, str, str, str | None] | None:
     """(id, protocol, registration, password hash) of a charger, what a connection needs."""
-    return database.connection().execute(
+    return raw(database).execute(
         "SELECT id, protocol, registration, password_hash FROM charger WHERE identity = ?", (identity,)).fetchone()
 
 
 def record_unknown(identity: str, protocol: str, registration: str, created_by: str, at: dt.datetime) -> bool:
     """Record a charger nobody added; False if it was there already."""
-    before = database.connection().total_changes
-    Charger.insert(identity=identity, protocol=protocol, registration=registration, created_by=created_by,
-                   created_at=to_db(at)).on_conflict_ignore().execute()
-    return database.connection().total_changes > before
+    return Charger.insert(identity=identity, protocol=protocol, registration=registration, created_by=created_by,
+                          created_at=to_db(at)).on_conflict_ignore().as_rowcount().execute() > 0
 
 
 BOOT_DETAILS = ("vendor", "model", "serial_number", "firmware_version", "iccid", "imsi", "meter_type",
@@ -141,7 +140,7 @@ BOOT_DETAILS = ("vendor", "model", "serial_number", "firmware_version", "iccid",
 
 def set_liveness(rows: list[tuple[str, dt.datetime | None, str]]) -> None:
     """(identity, last contact, connection state) for many chargers at once: one statement, many rows."""
-    database.connection().executemany(
+    raw(database).executemany(
         "UPDATE charger SET last_contact_at = coalesce(?, last_contact_at), connection_state = ? WHERE identity = ?",
         [(str(to_db(at)) if at else None, state, identity) for identity, at, state in rows])
 
@@ -163,7 +162,7 @@ def record_status(charger_id: int, connector_number: int, evse_number: int | Non
 
     Plain SQL: every charger sends these at every (re)connect, one per connector.
     """
-    conn = database.connection()
+    conn = raw(database)
     reported, received = str(to_db(reported_at)), str(to_db(received_at))
     evse_id = _evse_id(charger_id, evse_number) if evse_number else None
     row = conn.execute("SELECT id, status, status_at FROM connector WHERE charger_id = ? AND connector_number = ? "
@@ -184,8 +183,9 @@ def record_status(charger_id: int, connector_number: int, evse_number: int | Non
 
 
 def _evse_id(charger_id: int, evse_number: int) -> int:
-    conn = database.connection()
-    conn.execute("INSERT OR IGNORE INTO evse (charger_id, evse_number) VALUES (?, ?)", (charger_id, evse_number))
+    conn = raw(database)
+    conn.execute("INSERT INTO evse (charger_id, evse_number) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 (charger_id, evse_number))
     return conn.execute("SELECT id FROM evse WHERE charger_id = ? AND evse_number = ?",
                         (charger_id, evse_number)).fetchone()[0]
 
@@ -194,16 +194,19 @@ def record_layout(charger_id: int, evses: list[tuple[int, int | None, int | None
                   connectors: list[tuple[int, int, str, str]]) -> None:
     """What a charger's device model says it is made of: EVSEs (number, max power W, phases) and
     connectors (EVSE number, connector id, connector type, AC or DC). Known rows keep their status."""
-    conn = database.connection()
+    conn = raw(database)
     for evse_number, max_power_w, phases in evses:
         evse_id = _evse_id(charger_id, evse_number)
         conn.execute("UPDATE evse SET max_power_w = coalesce(?, max_power_w), supply_phases = coalesce(?, supply_phases) "
                      "WHERE id = ?", (max_power_w, phases, evse_id))
     for evse_number, connector_id, connector_type, current_type in connectors:
         evse_id = _evse_id(charger_id, evse_number)
-        conn.execute("INSERT OR IGNORE INTO connector (charger_id, evse_id, connector_number, evse_connector_id, "
+        # A device model value may be any text up to 2,500 characters; the column keeps what fits (PostgreSQL
+        # would refuse the whole report for a longer one).
+        connector_type = connector_type[:Connector.connector_type.max_length]
+        conn.execute("INSERT INTO connector (charger_id, evse_id, connector_number, evse_connector_id, "
                      "current_type, connector_type, status, error_code, info, vendor_error_code) "
-                     "VALUES (?, ?, ?, ?, ?, ?, 'Unknown', 'NoError', '', '')",
+                     "VALUES (?, ?, ?, ?, ?, ?, 'Unknown', 'NoError', '', '') ON CONFLICT DO NOTHING",
                      (charger_id, evse_id, evse_number, connector_id, current_type, connector_type))
         conn.execute("UPDATE connector SET connector_type = ?, current_type = ?, evse_id = ? WHERE charger_id = ? "
                      "AND connector_number = ? AND evse_connector_id = ?",

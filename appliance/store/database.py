@@ -1,4 +1,4 @@
-"""The SQLite database: pragmas, one writer thread with group commit, reads off the event loop.
+"""The database: one writer thread with group commit, reads off the event loop; SQLite's pragmas.
 
 SQLite takes one writer at a time, and a commit (an fsync with synchronous=FULL) must never
 run on the event loop. Every write from async code goes to one writer thread as a job. The
@@ -26,6 +26,15 @@ still be there when it comes back (DESIGN: nothing acknowledged is lost). Hence:
   a large -wal on the disk for good.
 - What no setting can fix: storage that acknowledges a flush it has not done (some SD cards and
   USB sticks) loses the last writes whatever SQLite does; use storage with power-loss protection.
+
+PostgreSQL (setting database_url) gets the same shape: one writer thread whose batches are one
+transaction each, jobs in savepoints, and a transaction-scoped advisory lock that lets one writer at a
+time in, as SQLite's BEGIN IMMEDIATE does (the CLI writes from another process; read-then-write jobs
+such as a status report's assume nobody writes between their read and their write). Its durability is
+the server's (synchronous_commit, fsync): the writer answers after COMMIT returns. Readers read in
+REPEATABLE READ transactions, the one snapshot a SQLite read transaction gives. Each thread has its own
+connection (peewee's are per thread); a connection the server dropped is opened again for the next
+batch or read.
 """
 
 from __future__ import annotations
@@ -34,17 +43,19 @@ import asyncio
 import functools
 import logging
 import queue
-import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from peewee import Database as PeeweeDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
+from peewee import PeeweeException
 from peewee import SqliteDatabase
 
-from appliance.store import models
+from appliance.store import dialect, models
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,8 @@ MAX_JOBS_PER_COMMIT = 2000
 # to this size afterwards (SQLite's default is to keep whatever size it reached).
 WAL_CHECKPOINT_PAGES = 1000
 WAL_KEPT_BYTES = 64 * 1024 * 1024
+# PostgreSQL: a connection idle this long is checked (SELECT 1) before it is used again.
+IDLE_CHECK_AFTER_S = 5.0
 
 
 def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
@@ -77,6 +90,20 @@ def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
     return db
 
 
+def open_database(location: Path | str, synchronous: str = "full") -> PeeweeDatabase:
+    """Open (and bind the models to) a SQLite file (a path) or a PostgreSQL database (a URL)."""
+    if dialect.is_postgres_url(location):
+        db = dialect.open_postgres(str(location))
+        models.database.initialize(db)
+        return db
+    return open_sqlite(Path(location), synchronous)
+
+
+def location_of(settings) -> Path | str:
+    """Where the settings say the database is: the database URL, else the file in the data directory."""
+    return settings.database_url or settings.database_path
+
+
 @dataclass
 class _Job:
     fn: Callable[..., Any]
@@ -96,7 +123,8 @@ class _LogRows:
 
 
 class StoreError(RuntimeError):
-    """The database cannot be used (not a SQLite file, unreadable, disk full); the message says which."""
+    """The database cannot be used (not a SQLite file, unreadable, disk full, PostgreSQL not reachable);
+    the message says which."""
 
 
 class Database:
@@ -106,19 +134,25 @@ class Database:
     runs inside the shared transaction, in a savepoint so that its failure spoils only itself.
     """
 
-    def __init__(self, path: Path, synchronous: str = "full", readers: int = 2):
-        self.path = path
-        self.peewee = open_sqlite(path, synchronous)
+    def __init__(self, location: Path | str, synchronous: str = "full", readers: int = 2):
+        """`location`: a SQLite file's path, or a postgresql:// URL."""
+        self.postgres = dialect.is_postgres_url(location)
+        self.path = None if self.postgres else Path(location)
+        self.shown = dialect.redact(str(location)) if self.postgres else str(location)
         try:  # fail here, with a clear message, rather than in the writer thread
+            self.peewee = open_database(location, synchronous)
             self.peewee.connect(reuse_if_open=True)
             self.peewee.close()
-        except (PeeweeDatabaseError, sqlite3.Error) as e:
-            raise StoreError(f"cannot open the database {path}: {e}") from None
+        except dialect.DatabaseUrlError as e:
+            raise StoreError(str(e)) from None
+        except (PeeweeDatabaseError, *dialect.DRIVER_ERRORS) as e:
+            raise StoreError(f"cannot open the database {self.shown}: {_one_line(e)}") from None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
-        self._reader_connections: list[sqlite3.Connection] = []
+        self._reader_connections: list = []
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._closed = False
+        self._used = threading.local()  # when this thread last used its connection (PostgreSQL)
         self.commits = 0
         self.jobs_committed = 0
         self._writer.start()
@@ -148,10 +182,37 @@ class Database:
 
     def _run_read(self, fn: Callable[..., Any], args: tuple) -> Any:
         # Each reader thread keeps its connection; the transaction gives fn one consistent snapshot.
-        if self.peewee.connect(reuse_if_open=True):
-            self._reader_connections.append(self.peewee.connection())
-        with self.peewee.atomic():
+        self._connect_thread(self._reader_connections)
+        with self.peewee.atomic(*self._snapshot):
             return fn(*args)
+
+    @property
+    def _snapshot(self) -> tuple:
+        # PostgreSQL's default (READ COMMITTED) takes a new snapshot for every statement.
+        return ("REPEATABLE READ",) if self.postgres else ()
+
+    def _connect_thread(self, opened: list | None = None) -> None:
+        """Make sure this thread has a working connection: one the server dropped (PostgreSQL restarted, an
+        idle connection cut by a firewall) is given up and opened again, so that the write or read about to
+        run does not fail on it. A connection in use is not asked (a busy writer pays nothing); one idle
+        for a while is, with one round trip. A SQLite file's connection does not break that way."""
+        if self.postgres and not self.peewee.is_closed() and not self._still_there():
+            log.warning("the connection to %s was lost; opening a new one", self.shown)
+            self.peewee.close()
+        if self.peewee.connect(reuse_if_open=True) and opened is not None:
+            opened.append(self.peewee.connection())
+        self._used.at = time.monotonic()
+
+    def _still_there(self) -> bool:
+        if not self.peewee.is_connection_usable():
+            return False
+        if time.monotonic() - getattr(self._used, "at", 0.0) < IDLE_CHECK_AFTER_S:
+            return True
+        try:
+            self.peewee.execute_sql("SELECT 1")
+            return True
+        except PeeweeException:  # OperationalError, InterfaceError: gone, whichever way
+            return False
 
     def close_sync(self) -> None:
         """Close from synchronous code (CLI, failed start): waits for queued writes to commit."""
@@ -174,15 +235,17 @@ class Database:
     def _close_readers(self) -> None:
         # The reader threads are gone but their connections would live on until garbage collection,
         # keeping the database open (and its locks held) in this process: a restore or a last
-        # connection's checkpoint of the -wal would then find it busy.
+        # connection's checkpoint of the -wal would then find it busy (a PostgreSQL server, a session).
         for conn in self._reader_connections:
-            conn.close()
+            try:
+                conn.close()
+            except dialect.DRIVER_ERRORS:  # already broken: nothing left to close
+                pass
         self._reader_connections.clear()
 
     # -- the writer thread -------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        self.peewee.connect(reuse_if_open=True)
         try:
             while True:
                 item = self._queue.get()
@@ -214,10 +277,11 @@ class Database:
             if isinstance(item, _LogRows):
                 appended.setdefault(item.sql, []).extend(item.rows)
         try:
-            with self.peewee.atomic("IMMEDIATE"):
+            self._connect_thread()
+            with dialect.write_transaction(self.peewee):
                 for job in jobs:
                     self._run_job(job)
-                conn = self.peewee.connection()
+                conn = dialect.raw(self.peewee)
                 for sql, rows in appended.items():
                     conn.executemany(sql, rows)
         except Exception as e:  # the commit itself failed: nothing of the batch is durable
@@ -231,11 +295,24 @@ class Database:
                 job.loop.call_soon_threadsafe(_resolve, job)
 
     def _run_job(self, job: _Job) -> None:
+        if self.postgres:
+            return self._run_job_in_savepoint(job)
         try:
             with self.peewee.atomic():  # a savepoint inside the batch transaction
                 job.result = job.fn(*job.args)
         except Exception as e:
             job.error = e
+
+    def _run_job_in_savepoint(self, job: _Job) -> None:
+        """PostgreSQL: a savepoint costs a round trip to the server for each statement, and peewee's takes
+        two (SAVEPOINT, RELEASE). This one is never released: the next job's savepoint of the same name
+        hides it, and COMMIT ends them all; a job that fails is rolled back to its own, the latest."""
+        self.peewee.execute_sql("SAVEPOINT job")
+        try:
+            job.result = job.fn(*job.args)
+        except Exception as e:
+            job.error = e
+            self.peewee.execute_sql("ROLLBACK TO SAVEPOINT job")
 
 
 def _resolve(job: _Job) -> None:
@@ -248,4 +325,10 @@ def _resolve(job: _Job) -> None:
 
 
 def is_constraint_error(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.IntegrityError) or type(error).__name__ == "IntegrityError"
+    """A unique, foreign-key or not-null constraint refused the write, on either database, through
+    peewee or plain SQL."""
+    return isinstance(error, dialect.INTEGRITY_ERRORS)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())

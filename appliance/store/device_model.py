@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.store.dialect import raw
 from appliance.store.models import ChargerReport, DeviceVariable, database
 from appliance.store.times import from_db, to_db
 
@@ -40,7 +41,7 @@ def upsert_variables(charger_id: int, variables: list[VariableRecord], now: dt.d
     # One executemany: a full inventory runs to hundreds of variables.
     names = ", ".join(_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[7:])
-    database.connection().executemany(
+    raw(database).executemany(
         f"INSERT INTO device_variable (charger_id, {names}, updated_at) VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?) "
         f"ON CONFLICT (charger_id, {', '.join(_KEY)}) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
         [(charger_id, *(getattr(v, c) for c in _COLUMNS), str(to_db(now))) for v in variables])

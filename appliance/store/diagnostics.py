@@ -1,9 +1,11 @@
 """Read-only queries for diagnostics (`appliance doctor`, `appliance logs`): the database as it is,
 never created, migrated or written, while a server may be writing it.
 
-Why plain sqlite3 and not the models: peewee's models are bound to one database for the process
-(open_sqlite initialises it, and open_core migrates), and a read-only look must not do either. The
-`mode=ro` URI is SQLite's; a PostgreSQL installation would need its own read-only role here.
+Why a plain driver connection and not the models: peewee's models are bound to one database for the
+process (open_database initialises it, and open_core migrates), and a read-only look must not do either.
+SQLite's is opened with `mode=ro`; PostgreSQL's sets its session read-only (a role of its own with only
+SELECT would be the stricter way, for a site that wants it). Both are used through dialect's `?`
+interface, so the queries below are written once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.store import dialect
 from appliance.store.times import from_db, to_db
 
 
@@ -36,18 +39,49 @@ def open_readonly(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
     return conn
 
 
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+def open_readonly_url(url: str, timeout_s: float = 5.0):
+    """A read-only session on the PostgreSQL database; raises psycopg's errors (cannot connect, refused)."""
+    if dialect.psycopg is None:
+        raise dialect.DatabaseUrlError("database_url names PostgreSQL, but its driver is not installed: "
+                                       "pip install 'depot-appliance[postgres]' (psycopg)")
+    conn = dialect.psycopg.connect(dialect.check_url(url), autocommit=True, connect_timeout=max(1, round(timeout_s)),
+                                   application_name="depot-appliance doctor")
+    conn.execute("SET default_transaction_read_only = on")
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(timeout_s * 1000)}",))
+    return dialect.wrap_connection(conn)
+
+
+def has_table(conn, name: str) -> bool:
+    if dialect.is_postgres_connection(conn):
+        sql = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    version: str  # e.g. 15.18
+    size_bytes: int
+    read_only: bool  # a standby (recovery): the appliance cannot write there
+
+
+def server_facts(conn) -> ServerFacts:
+    """PostgreSQL: the server's version, the database's size, and whether it can take writes."""
+    version, size, recovery = conn.execute(
+        "SELECT current_setting('server_version'), pg_database_size(current_database()), pg_is_in_recovery()"
+    ).fetchone()
+    return ServerFacts(version.split()[0], size, recovery)
 
 
 def integrity_problems(conn: sqlite3.Connection, full: bool = False, limit: int = 20) -> list[str]:
-    """What `PRAGMA quick_check` (or the slower integrity_check, which also checks indexes' contents)
+    """SQLite only (a PostgreSQL server checks its own pages). What `PRAGMA quick_check` (or the slower integrity_check, which also checks indexes' contents)
     finds; empty when the database is sound."""
     rows = conn.execute(f"PRAGMA {'integrity_check' if full else 'quick_check'}({int(limit)})").fetchall()
     return [] if [r[0] for r in rows] == ["ok"] else [r[0] for r in rows]
 
 
-def journal_mode(conn: sqlite3.Connection) -> str:
+def journal_mode(conn: sqlite3.Connection) -> str:  # SQLite only
     return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 

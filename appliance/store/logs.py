@@ -6,7 +6,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from appliance.store.models import ActionLog, CommLog, EventJournal
+from appliance.store.dialect import raw, text_bytes
+from appliance.store.models import ActionLog, CommLog, EventJournal, database
 from appliance.store.times import from_db, to_db
 
 INSERT_COMMLOG = "INSERT INTO comm_log (charger_identity, direction, logged_at, message) VALUES (?, ?, ?, ?)"
@@ -70,14 +71,15 @@ class CommLogSize:
         return CommLogSize(self.measured_to_id, self.bytes - removed_bytes)
 
 
-_WEIGHT = "length(CAST(message AS BLOB))"  # bytes as stored (UTF-8), not characters
+def _weight() -> str:
+    return text_bytes(database, "message")  # bytes as stored (UTF-8), not characters
 
 
 def measure_commlog(size: CommLogSize) -> CommLogSize:
     """The size after the rows logged since the last measure (a read: all rows the first time)."""
-    added, last = CommLog._meta.database.execute_sql(
-        f"SELECT coalesce(sum({_WEIGHT}), 0), max(id) FROM comm_log WHERE id > ?", (size.measured_to_id,)).fetchone()
-    return CommLogSize(last or size.measured_to_id, size.bytes + added)
+    added, last = raw(database).execute(
+        f"SELECT coalesce(sum({_weight()}), 0), max(id) FROM comm_log WHERE id > ?", (size.measured_to_id,)).fetchone()
+    return CommLogSize(last or size.measured_to_id, size.bytes + int(added))
 
 
 def prune_commlog_within(older_than: dt.datetime, max_rows: int, max_bytes: int | None,
@@ -88,35 +90,36 @@ def prune_commlog_within(older_than: dt.datetime, max_rows: int, max_bytes: int 
     Age goes by the time logged (a clock set back after a power cut must not take everything older
     with it); count and weight go by id, the order of logging, so each is one cut-off id. With ids
     contiguous `max(id) - max_rows` keeps exactly `max_rows`; holes left by age keep fewer, never more."""
-    db = CommLog._meta.database
+    db = raw(database)
     old = (str(to_db(older_than)), size.measured_to_id)
     # `+id`: look the old rows up by the logged_at index; SQLite would otherwise take the id
-    # range, which covers the whole table, and read all of it.
-    removed_bytes = db.execute_sql(f"SELECT coalesce(sum({_WEIGHT}), 0) FROM comm_log WHERE logged_at < ? AND +id <= ?",
-                                   old).fetchone()[0]
-    removed = db.execute_sql("DELETE FROM comm_log WHERE logged_at < ?", old[:1]).rowcount
-    cut = max(0, (db.execute_sql("SELECT max(id) FROM comm_log").fetchone()[0] or 0) - max_rows)
+    # range, which covers the whole table, and read all of it (PostgreSQL reads `+id` as `id`).
+    removed_bytes = int(db.execute(f"SELECT coalesce(sum({_weight()}), 0) FROM comm_log WHERE logged_at < ? "
+                                   "AND +id <= ?", old).fetchone()[0])
+    removed = db.execute("DELETE FROM comm_log WHERE logged_at < ?", old[:1]).rowcount
+    cut = max(0, (db.execute("SELECT max(id) FROM comm_log").fetchone()[0] or 0) - max_rows)
     removed_bytes += _weight_between(0, min(cut, size.measured_to_id))
     if max_bytes is not None and size.bytes - removed_bytes > max_bytes:
         cut, removed_bytes = _cut_for_bytes(cut, removed_bytes, size.bytes - max_bytes, size.measured_to_id)
     if cut > 0:
-        removed += db.execute_sql("DELETE FROM comm_log WHERE id <= ?", (cut,)).rowcount
-    if db.execute_sql("SELECT max(id) FROM comm_log").fetchone()[0] is None:
-        return removed, CommLogSize()  # an empty table numbers its next row 1 again: measure from there
+        removed += db.execute("DELETE FROM comm_log WHERE id <= ?", (cut,)).rowcount
+    if db.execute("SELECT max(id) FROM comm_log").fetchone()[0] is None:
+        # SQLite numbers an empty table's next row 1 again (a PostgreSQL sequence goes on): measure from 0
+        return removed, CommLogSize()
     return removed, size.without(removed_bytes)
 
 
 def _weight_between(after_id: int, up_to_id: int) -> int:
     if up_to_id <= after_id:
         return 0
-    return CommLog._meta.database.execute_sql(
-        f"SELECT coalesce(sum({_WEIGHT}), 0) FROM comm_log WHERE id > ? AND id <= ?", (after_id, up_to_id)).fetchone()[0]
+    return int(raw(database).execute(
+        f"SELECT coalesce(sum({_weight()}), 0) FROM comm_log WHERE id > ? AND id <= ?", (after_id, up_to_id)).fetchone()[0])
 
 
 def _cut_for_bytes(cut: int, removed: int, surplus: int, up_to_id: int) -> tuple[int, int]:
     """Move the cut-off past the oldest rows until `surplus` bytes go; reads only the rows it deletes."""
-    rows = CommLog._meta.database.execute_sql(
-        f"SELECT id, {_WEIGHT} FROM comm_log WHERE id > ? AND id <= ? ORDER BY id", (cut, up_to_id))
+    rows = raw(database).execute(
+        f"SELECT id, {_weight()} FROM comm_log WHERE id > ? AND id <= ? ORDER BY id", (cut, up_to_id))
     try:
         for row_id, weight in rows:
             if removed >= surplus:

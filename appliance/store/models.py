@@ -1,6 +1,7 @@
 """Every peewee model of the appliance, bound to one database proxy.
 
-Times are naive UTC datetimes in storage (SQLite has no zone type); energy is integer Wh.
+Times are naive UTC datetimes in storage (SQLite has no zone type; PostgreSQL's columns are TIMESTAMP
+without one, the same convention); energy is integer Wh.
 Columns that take part in a replay-detecting unique index use '' rather than NULL, because
 SQL treats NULLs as distinct and the index would then not catch a replay.
 """
@@ -213,7 +214,9 @@ class Transaction(BaseModel):
     id_tag = CharField(max_length=64)
     tag = ForeignKeyField(Tag, null=True, on_delete="SET NULL")
     driver = ForeignKeyField(Driver, null=True, on_delete="SET NULL")
-    auth_status = CharField(max_length=16)  # the idTagInfo status answered at start
+    # the idTagInfo status answered at start; 20: 2.0.1's longest is NotAllowedTypeEVSE (SQLite does not enforce
+    # a VARCHAR's length, PostgreSQL does)
+    auth_status = CharField(max_length=20)
     reservation_id = IntegerField(null=True)
     started_at = DateTimeField()
     meter_start_wh = IntegerField()
@@ -224,11 +227,12 @@ class Transaction(BaseModel):
     energy_wh = IntegerField(null=True)
     stop_reason = CharField(max_length=32, default="")
     stop_id_tag = CharField(max_length=64, default="")
-    stop_auth_status = CharField(max_length=16, default="")
+    stop_auth_status = CharField(max_length=20, default="")
     charging_state = CharField(max_length=20, default="")  # 2.0.1: Charging, EVConnected, SuspendedEV, ...
     offline = BooleanField(default=False)  # some of its events were queued while the charger was offline
     remote_start_id = IntegerField(null=True)  # 2.0.1: the id of the RequestStartTransaction behind it
-    charge_first = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])  # load management: staff put it before every priority
+    # load management: staff put it before every priority. FALSE, not 0: PostgreSQL's booleans are no integers.
+    charge_first = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     created_at = DateTimeField()
 
     class Meta:

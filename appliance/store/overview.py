@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from appliance.store.dialect import raw
 from appliance.store.models import database
 from appliance.store.times import from_db, to_db
 
@@ -82,7 +83,7 @@ class SessionHit:
 
 
 def _rows(sql: str, args: tuple = ()) -> list[tuple]:
-    return database.connection().execute(sql, args).fetchall()
+    return raw(database).execute(sql, args).fetchall()
 
 
 # -- the dashboard ------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def connector_problems() -> list[ConnectorProblem]:
         "SELECT c.identity, c.description, k.connector_number, k.evse_connector_id, k.status, k.error_code, "
         "k.info, k.vendor_error_code, k.status_at FROM connector k JOIN charger c ON c.id = k.charger_id "
         "WHERE c.registration != 'rejected' AND (k.status = 'Faulted' OR k.error_code NOT IN ('NoError', '')) "
-        "ORDER BY k.status_at DESC, c.identity, k.connector_number, k.evse_connector_id")
+        "ORDER BY k.status_at DESC NULLS LAST, c.identity, k.connector_number, k.evse_connector_id")
     return [ConnectorProblem(*row[:8], from_db(row[8])) for row in rows]
 
 

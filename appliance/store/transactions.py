@@ -1,8 +1,8 @@
 """Queries on transactions and their meter samples.
 
 Meter samples are the firehose: they are written with one `executemany` on the raw connection
-(peewee's query building costs more than the insert itself on this path), with INSERT OR IGNORE
-against the replay key so that a replayed MeterValues adds nothing.
+(peewee's query building costs more than the insert itself on this path), with ON CONFLICT DO
+NOTHING against the replay key so that a replayed MeterValues adds nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from appliance.store.dialect import insert_rows, raw
 from appliance.store.models import Charger, MeterSample, Transaction, database
 from appliance.store.times import from_db, to_db
 
@@ -93,7 +94,7 @@ def _events_of(transaction_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
     if not transaction_ids:
         return out
     marks = ", ".join("?" * len(transaction_ids))
-    for tx_id, seq, kind in database.connection().execute(
+    for tx_id, seq, kind in raw(database).execute(
             f"SELECT transaction_id, seq_no, event_type FROM transaction_event WHERE transaction_id IN ({marks})",
             transaction_ids):
         out.setdefault(tx_id, []).append((seq, kind))
@@ -124,14 +125,12 @@ def find_remote(charger_id: int, remote_tx_id: str) -> TransactionRecord | None:
 def record_event(transaction_id: int, seq_no: int, event_type: str, timestamp: dt.datetime, trigger_reason: str,
                  offline: bool, charging_state: str, id_tag: str, stopped_reason: str, now: dt.datetime) -> bool:
     """Store a TransactionEvent; False when it is a replay of one stored already."""
-    conn = database.connection()
-    before = conn.total_changes
-    conn.execute("INSERT OR IGNORE INTO transaction_event (transaction_id, seq_no, event_type, timestamp, "
-                 "trigger_reason, offline, charging_state, id_tag, stopped_reason, received_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (transaction_id, seq_no, event_type, _db_time(timestamp), trigger_reason, offline, charging_state,
-                  id_tag, stopped_reason, _db_time(now)))
-    return conn.total_changes > before
+    return raw(database).execute(
+        "INSERT INTO transaction_event (transaction_id, seq_no, event_type, timestamp, trigger_reason, offline, "
+        "charging_state, id_tag, stopped_reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (transaction_id, seq_no, event_type, _db_time(timestamp), trigger_reason, offline, charging_state,
+         id_tag, stopped_reason, _db_time(now))).rowcount > 0
 
 
 _ENERGY_READING = (
@@ -145,11 +144,11 @@ _ENERGY_READING = (
 def rebuild_from_events(transaction_id: int) -> None:
     """Derive a 2.0.1 transaction's times, meter and state from everything received so far, so the
     result does not depend on the order the events came in."""
-    conn = database.connection()
+    conn = raw(database)
     started, first_seen, ended, stop_reason, offline = conn.execute(
         "SELECT min(CASE WHEN event_type = 'Started' THEN timestamp END), min(timestamp), "
         "max(CASE WHEN event_type = 'Ended' THEN timestamp END), "
-        "max(CASE WHEN event_type = 'Ended' THEN stopped_reason END), max(offline) "
+        "max(CASE WHEN event_type = 'Ended' THEN stopped_reason END), max(CASE WHEN offline THEN 1 ELSE 0 END) "
         "FROM transaction_event WHERE transaction_id = ?", (transaction_id,)).fetchone()
     state = conn.execute("SELECT charging_state FROM transaction_event WHERE transaction_id = ? AND charging_state != '' "
                          "ORDER BY timestamp DESC, seq_no DESC LIMIT 1", (transaction_id,)).fetchone()
@@ -169,20 +168,20 @@ def rebuild_from_events(transaction_id: int) -> None:
 
 def set_token(transaction_id: int, id_tag: str, tag_id: int | None, driver_id: int | None, auth_status: str) -> None:
     """A 2.0.1 transaction may start before anyone is identified (cable first); the token comes later."""
-    database.connection().execute(
+    raw(database).execute(
         'UPDATE "transaction" SET id_tag = ?, tag_id = ?, driver_id = ?, auth_status = ? WHERE id = ?',
         (id_tag, tag_id, driver_id, auth_status, transaction_id))
 
 
 def set_stop_token(transaction_id: int, id_tag: str, auth_status: str) -> None:
-    database.connection().execute('UPDATE "transaction" SET stop_id_tag = ?, stop_auth_status = ? WHERE id = ?',
+    raw(database).execute('UPDATE "transaction" SET stop_id_tag = ?, stop_auth_status = ? WHERE id = ?',
                                   (id_tag, auth_status, transaction_id))
 
 
 def find_start(charger_id: int, connector_number: int, started_at: dt.datetime, id_tag: str,
                meter_start_wh: int) -> tuple[int, str] | None:
     """(id, auth status) of the transaction a replayed StartTransaction would be."""
-    return database.connection().execute(
+    return raw(database).execute(
         'SELECT id, auth_status FROM "transaction" WHERE charger_id = ? AND connector_number = ? '
         "AND started_at = ? AND id_tag = ? AND meter_start_wh = ?",
         (charger_id, connector_number, _db_time(started_at), id_tag, meter_start_wh)).fetchone()
@@ -199,13 +198,13 @@ def insert(charger_id: int, connector_number: int, evse_number: int | None, id_t
            meter_start_wh: int, reservation_id: int | None, remote_tx_id: str, now: dt.datetime,
            remote_start_id: int | None = None) -> int:
     # Plain SQL: every StartTransaction of a reconnect storm comes through here.
-    return database.connection().execute(
+    return raw(database).execute(
         'INSERT INTO "transaction" (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, '
         "driver_id, auth_status, reservation_id, started_at, meter_start_wh, stop_reason, stop_id_tag, "
         "stop_auth_status, charging_state, offline, remote_start_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', 0, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', FALSE, ?, ?) RETURNING id",
         (charger_id, connector_number, evse_number, remote_tx_id, id_tag, tag_id, driver_id, auth_status,
-         reservation_id, _db_time(started_at), meter_start_wh, remote_start_id, _db_time(now))).lastrowid
+         reservation_id, _db_time(started_at), meter_start_wh, remote_start_id, _db_time(now))).fetchall()[0][0]
 
 
 def finish(transaction_id: int, stopped_at: dt.datetime, meter_stop_wh: int, energy_wh: int, reason: str,
@@ -239,12 +238,14 @@ def stale_active(silent_since: dt.datetime) -> list[TransactionRecord]:
     return [_record(t) for t in query]
 
 
-_INSERT_SAMPLE = (
-    'INSERT OR IGNORE INTO meter_sample (charger_id, connector_number, transaction_id, sampled_at, '
-    'measurand, phase, location, context, unit, format, value, raw_value) VALUES (?, ?, '
+_INSERT_SAMPLES = (
+    'INSERT INTO meter_sample (charger_id, connector_number, transaction_id, sampled_at, '
+    'measurand, phase, location, context, unit, format, value, raw_value) VALUES {rows} ON CONFLICT DO NOTHING'
+)
+_SAMPLE_ROW = (
     # A transaction id the charger invents (or that a lost database no longer has) is stored as
     # NULL, so the samples are kept and the foreign key holds.
-    '(SELECT id FROM "transaction" WHERE id = ? AND charger_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+    '(?, ?, (SELECT id FROM "transaction" WHERE id = ? AND charger_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 )
 
 _ADVANCE_METER = (
@@ -256,17 +257,14 @@ _ADVANCE_METER = (
 def insert_samples(charger_id: int, connector_number: int, transaction_id: int | None,
                    samples: list[SampleRow]) -> int:
     """Store samples, ignoring ones already stored; returns how many were new."""
-    conn = database.connection()
-    before = conn.total_changes
-    conn.executemany(_INSERT_SAMPLE, [
+    return insert_rows(database, _INSERT_SAMPLES, _SAMPLE_ROW, [
         (charger_id, connector_number, transaction_id, charger_id, _db_time(s.sampled_at), s.measurand,
          s.phase, s.location, s.context, s.unit, s.format, s.value, s.raw_value) for s in samples])
-    return conn.total_changes - before
 
 
 def advance_meter(charger_id: int, transaction_id: int, energy_wh: int, at: dt.datetime) -> None:
     t = _db_time(at)
-    database.connection().execute(_ADVANCE_METER, (energy_wh, t, transaction_id, charger_id, t))
+    raw(database).execute(_ADVANCE_METER, (energy_wh, t, transaction_id, charger_id, t))
 
 
 def samples(transaction_id: int, limit: int = 10000) -> list[SampleRow]:
@@ -283,6 +281,6 @@ def _db_time(value: dt.datetime) -> str:
 
 def last_use_by_tag() -> dict[str, float]:
     """When each tag last started a transaction (POSIX seconds), to rank tags for a short local list."""
-    rows = database.connection().execute(
+    rows = raw(database).execute(
         'SELECT id_tag, max(started_at) FROM "transaction" WHERE id_tag != \'\' GROUP BY id_tag').fetchall()
     return {tag: from_db(at).timestamp() for tag, at in rows if at}

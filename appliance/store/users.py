@@ -178,7 +178,8 @@ class UnknownTagRecord:
 NOTE_UNKNOWN_TAG = (
     "INSERT INTO unknown_tag (id_tag, first_seen_at, last_seen_at, charger_identity, seen_count) "
     "VALUES (?, ?, ?, ?, 1) ON CONFLICT (id_tag) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
-    "charger_identity = excluded.charger_identity, seen_count = seen_count + 1 "
+    # the table's name on seen_count: PostgreSQL refuses it bare here (it could be excluded's)
+    "charger_identity = excluded.charger_identity, seen_count = unknown_tag.seen_count + 1 "
     # a tag enrolled meanwhile is known: the conflict clause cannot see that, this check can
     "WHERE NOT EXISTS (SELECT 1 FROM tag WHERE tag.id_tag = excluded.id_tag)"
 )

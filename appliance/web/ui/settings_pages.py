@@ -143,7 +143,7 @@ def _shown(value: Any) -> str:
         return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and value.startswith(("http://", "https://")):
+    if isinstance(value, str) and value.startswith(("http://", "https://", "postgresql://", "postgres://")):
         return mask_url(value)
     return str(value) if value != "" else "(empty)"
 
