@@ -67,6 +67,7 @@ class LocalLists:
         self.device_model = device_model
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: asyncio.Task | None = None
+        self._again: str | None = None  # a change while a round of syncs ran: the reason for one more
         self._tasks: set[asyncio.Task] = set()
 
     def subscribe(self) -> None:
@@ -207,10 +208,16 @@ class LocalLists:
     def _schedule_all(self, reason: str) -> None:
         if self._pending is None or self._pending.done():
             self._pending = asyncio.create_task(self._sync_all_later(reason))
+        else:  # the round under way may have read the lists before this change: one more round after it
+            self._again = reason
 
-    async def _sync_all_later(self, reason: str) -> None:
-        await asyncio.sleep(SETTLE_S)
-        await asyncio.gather(*(self._sync_quietly(identity, reason) for identity in self.commands.links.connected()))
+    async def _sync_all_later(self, reason: str | None) -> None:
+        while reason:
+            await asyncio.sleep(SETTLE_S)
+            self._again = None  # changes from here on are read by this round, or make another
+            await asyncio.gather(*(self._sync_quietly(identity, reason)
+                                   for identity in self.commands.links.connected()))
+            reason = self._again
 
     async def _sync_quietly(self, identity: str, reason: str) -> None:
         try:
