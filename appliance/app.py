@@ -13,6 +13,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from appliance import __version__
 from appliance.config import Settings
+from appliance.core.admission import Admission
+from appliance.core.networks import parse_networks
+from appliance.core import health
+from appliance.core.clock_watch import ClockWatch
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
 from appliance.dlm.controller import LoadController
@@ -30,7 +34,7 @@ from appliance.rfid_reader.id_format import parse_form
 from appliance.sync.head_office import HeadOfficeSync
 from appliance.web import api, billing_api, circuits_api
 from appliance.web.keys import CORE, DLM, READERS, SYNC
-from appliance.web.middleware import api_token_auth, errors
+from appliance.web.middleware import api_token_auth, client_and_limits, errors
 from appliance.web.ui import setup_ui
 from appliance.web.ui.auth import staff_auth
 from appliance.web.ui.live import LIVE, LiveHub
@@ -38,8 +42,25 @@ from appliance.web.ui.live import LIVE, LiveHub
 log = logging.getLogger(__name__)
 
 OCPPJ = web.AppKey("ocppj", OcppJEndpoint)
+CLOCKS = web.AppKey("clocks", ClockWatch)
 SOAP = web.AppKey("soap", dict)  # path -> SoapEndpoint
 SOAP_VERSIONS = {"/ocpp/soap/1.5": OCPP15, "/ocpp/soap/1.6": OCPP16}
+
+# Request bodies (SECURITY.md): the API's JSON (a local list of thousands of tags included) and the
+# chargers' SOAP (read by the endpoint itself, with its own limit) up to MAX_BODY; the web UI's forms
+# are small, the login form smaller. OCPP-J frames have their own limit (ocpp_max_frame_bytes).
+MAX_BODY = 4 * 1024 * 1024
+BODY_LIMITS = (("/ocpp/", MAX_BODY), ("/api/", MAX_BODY), ("/login", 16 * 1024))
+UI_BODY_LIMIT = 1024 * 1024
+
+# Libraries that write whole messages or statement parameters at DEBUG (zeep: the SOAP envelopes the
+# appliance sends, AuthorizationKey values included; peewee: every statement's parameters, head
+# office's token included), or whole refused request bodies at ERROR (spyne: up to the body limit per
+# request, a log flood for anyone who can post garbage): never at those levels, whatever log_level
+# says. The appliance's own lines say what happened without the content; the communication log
+# keeps the messages, secrets masked.
+QUIET_LOGGERS = {"zeep.transports": logging.INFO, "peewee": logging.INFO,
+                 "spyne.protocol.soap.soap11.invalid": logging.CRITICAL, "spyne.protocol.xml.invalid": logging.CRITICAL}
 
 # The library validates in the default thread pool unless told otherwise; under many connections
 # that collapses on GIL contention (FACTS.md). Inline validation is the better server default.
@@ -47,7 +68,10 @@ ocpp.messages.ASYNC_VALIDATION = False
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors, api_token_auth, staff_auth], client_max_size=4 * 1024 * 1024)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    limits = client_and_limits(parse_networks(settings.trusted_proxies), BODY_LIMITS, UI_BODY_LIMIT)
+    app = web.Application(middlewares=[errors, limits, api_token_auth, staff_auth], client_max_size=MAX_BODY)
     app.cleanup_ctx.append(_core_ctx(settings))
     app.on_shutdown.append(_close_charger_sockets)
     app.router.add_get("/healthz", healthz)
@@ -65,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
 def _core_ctx(settings: Settings):
     async def ctx(app: web.Application):
         core = open_core(settings)
+        core.chargers.admission = Admission.from_settings(settings)
         app[CORE] = core
         app[LIVE] = LiveHub(core.bus)
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
@@ -91,8 +116,10 @@ def _core_ctx(settings: Settings):
                               max_instances=1, coalesce=True, id="head-office-tokens",
                               next_run_time=dt.datetime.now(dt.timezone.utc))
         scheduler.start()
+        clocks = app[CLOCKS] = ClockWatch(core.db, core.bus)
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
-                 asyncio.create_task(core.journal.tail_forever(), name="journal-tail")]
+                 asyncio.create_task(core.journal.tail_forever(), name="journal-tail"),
+                 asyncio.create_task(clocks.watch_forever(), name="clock-watch")]
         yield
         scheduler.shutdown(wait=False)
         for task in tasks:
@@ -137,6 +164,9 @@ async def _soap_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """"ok", or "degraded" with the problems (disk full, database locked); warnings (head office out of
+    reach, chargers' clocks off) leave it "ok". Always 200: restarting the appliance would not help."""
     core = request.app[CORE]
-    return web.json_response({"status": "ok", "version": __version__,
+    report = await health.check(core.db, request.app[CLOCKS].skewed if CLOCKS in request.app else None)
+    return web.json_response({**report.as_json(), "version": __version__,
                               "chargers_connected": len(core.links.connected())})

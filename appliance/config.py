@@ -113,6 +113,38 @@ class Settings:
     ui_lockout_failures: int = _setting(5, "wrong passwords in a row that lock a web UI account")
     ui_lockout_s: float = _setting(900.0, "how long a locked web UI account stays locked (an admin can unlock it)", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
+    # -- who may reach the appliance (SECURITY.md) --
+    charger_networks: str = _setting(
+        "", "networks chargers may connect from: NETWORK,... for every charger, ID=NETWORK for one charger (which "
+        "then may use only its own), e.g. 10.20.0.0/16,SOAP7=10.20.3.17; empty: any address. The one check a SOAP "
+        "charger without a password gets")
+    charger_passwords_need_tls: bool = _setting(
+        False, "refuse a charger that has a password unless it connects over TLS (security profile 2 only: no charger "
+        "password crosses the network in clear). With tls every connection is TLS; behind a TLS-terminating reverse "
+        "proxy, list it in trusted_proxies")
+    trusted_proxies: str = _setting(
+        "", "reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed: the "
+        "client address for rate limits, audit and charger_networks, and whether the client used TLS; empty: none")
+    login_attempts_per_min: int = _setting(
+        10, "web UI login attempts one client address may make a minute; beyond, 429 (on top of the account "
+        "lock-out); 0: no limit", "per minute")
+    charger_auth_failures_per_min: int = _setting(
+        5, "wrong passwords one charger id may give from one address a minute (an address: 5 times as many over all "
+        "ids) before its connections are refused for a while (429); 0: no limit", "per minute")
+    unknown_chargers_per_min: int = _setting(
+        60, "charger ids nobody added that are recorded a minute, in all; more are refused for a while (429); "
+        "0: no limit", "per minute")
+    unknown_chargers_per_address_per_min: int = _setting(
+        10, "charger ids nobody added that one client address may have recorded a minute; 0: no limit", "per minute")
+    unknown_chargers_max: int = _setting(
+        500, "most chargers waiting for a decision or rejected; beyond, an unknown id is refused without being "
+        "recorded (403) until staff accept some of them; 0: no cap")
+    charger_messages_per_s: float = _setting(
+        20.0, "messages one OCPP-J charger's connection is read at, after a burst of charger_message_burst; "
+        "beyond, its next frames are read later (TCP backpressure, no error); 0: no limit", "per second")
+    charger_message_burst: int = _setting(
+        500, "messages a charger may send at once before charger_messages_per_s applies (a queue replayed after an "
+        "outage)")
 
     @property
     def database_path(self) -> Path:
@@ -243,6 +275,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             check_url(value)
         except DatabaseUrlError as e:
             raise SettingsError(f"setting database_url (from {source}): {e}") from None
+    if name in ("charger_networks", "trusted_proxies"):
+        from appliance.core.networks import ChargerNetworks, parse_networks
+
+        try:
+            (ChargerNetworks.parse if name == "charger_networks" else parse_networks)(value)
+        except ValueError as e:
+            raise SettingsError(f"setting {name} (from {source}): {e}") from None
     if name == "backups_keep" and value < 1:
         raise SettingsError(f"setting backups_keep (from {source}): at least 1 (the backup taken before an upgrade "
                             "is what a failed upgrade is undone with)")

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -19,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from appliance.config import Settings
 from appliance.core import events as ev
+from appliance.core.rate_limit import RateLimiter
 from appliance.core.secrets import hash_token
 from appliance.store import accounts as store
 from appliance.store.accounts import AccountRecord, AuditRecord
@@ -26,12 +28,15 @@ from appliance.store.database import Database, is_constraint_error
 
 ROLES = ("viewer", "operator", "admin")  # each may do what the one before it may
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+# Each argon2 hash takes 64 MiB: a flood of logins gets at most this many at once, not one a thread.
+HASHES_AT_ONCE = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _TOUCH_EVERY = dt.timedelta(seconds=60)  # a session's last use is written at most this often
 _hasher = PasswordHasher()
 
 __all__ = ["AccountError", "AccountRecord", "AuditRecord", "LoginRefused", "ROLES", "StaffAccounts", "StaffSession",
-           "role_allows"]
+           "TooManyLogins", "role_allows"]
 
 
 class AccountError(ValueError):
@@ -40,6 +45,14 @@ class AccountError(ValueError):
 
 class LoginRefused(AccountError):
     pass
+
+
+class TooManyLogins(LoginRefused):
+    """Too many login attempts from one client address; `retry_after_s` until the next may be made."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many login attempts from this address; try again in {max(1, round(retry_after_s))} s")
+        self.retry_after_s = retry_after_s
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -61,6 +74,9 @@ class StaffAccounts:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self._attempts = RateLimiter(settings.login_attempts_per_min)  # per client address
+        self._throttle_audits = RateLimiter(1)  # one audit line a minute per throttled address
+        self._hashing: asyncio.Semaphore | None = None
 
     # -- accounts (every change audited in the same transaction) -----------------------------
 
@@ -68,7 +84,7 @@ class StaffAccounts:
         if not _NAME.match(name or ""):
             raise AccountError("an account name is 1 to 64 letters, digits or . _ @ -, starting with a letter or digit")
         self._check_role(role)
-        password_hash = await asyncio.to_thread(_hasher.hash, self._checked_password(password))
+        password_hash = await self._hash(self._checked_password(password))
 
         def add_sync() -> AccountRecord:
             record = store.add(name, role, password_hash, ev.utcnow())
@@ -103,7 +119,7 @@ class StaffAccounts:
 
     async def set_password(self, name: str, password: str, actor: str, keep_session_id: int | None = None
                            ) -> AccountRecord:
-        password_hash = await asyncio.to_thread(_hasher.hash, self._checked_password(password))
+        password_hash = await self._hash(self._checked_password(password))
         record = await self._change(name, actor, "password changed", password_hash=password_hash, failed_logins=0,
                                     locked_until=None)
         # Whoever knew the old password is logged out everywhere (but in the browser that changed it).
@@ -142,18 +158,21 @@ class StaffAccounts:
     def _checked_password(password: str) -> str:
         if len(password or "") < MIN_PASSWORD_LENGTH:
             raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-        if len(password) > 1024:
-            raise AccountError("a password has at most 1024 characters")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise AccountError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
         return password
 
     # -- logging in ------------------------------------------------------------------------------
 
     async def login(self, name: str, password: str, client: str = "") -> tuple[str, StaffSession]:
-        """A new browser session (its cookie token and the session), or LoginRefused saying why."""
+        """A new browser session (its cookie token and the session), or LoginRefused saying why;
+        TooManyLogins when `client` (its address) has tried too often lately, whatever the account."""
+        await self._count_attempt(name, client)
         now = ev.utcnow()
         account = await self.db.read(store.get, name) if name else None
         stored = await self.db.read(store.password_hash, name) if account else None
-        good = await asyncio.to_thread(_verify, password or "", stored or _dummy_hash())
+        # No stored password is longer: a longer one is wrong, and hashing megabytes of it costs.
+        good = await self._verify((password or "")[:MAX_PASSWORD_LENGTH + 1], stored or _dummy_hash())
         if account is None:
             await self.audit(name[:64] or "?", "login refused", "", "no such account", "refused", client)
             raise LoginRefused("wrong name or password")
@@ -169,7 +188,7 @@ class StaffAccounts:
             await self.db.write(self._failed_sync, name, client)
             raise LoginRefused("wrong name or password")
         if _hasher.check_needs_rehash(stored):
-            await self.db.write(store.update, name, password_hash=await asyncio.to_thread(_hasher.hash, password))
+            await self.db.write(store.update, name, password_hash=await self._hash(password))
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = now + dt.timedelta(seconds=self.settings.ui_session_max_s)
 
@@ -180,6 +199,28 @@ class StaffAccounts:
             return store.find_session(hash_token(token))
         row = await self.db.write(login_sync)
         return token, StaffSession(row.id, row.account, row.csrf_token, row.expires_at)
+
+    async def _count_attempt(self, name: str, client: str) -> None:
+        wait = self._attempts.take(client, time.monotonic())
+        if not wait:
+            return
+        if not self._throttle_audits.take(client, time.monotonic()):
+            await self.audit(name[:64] or "?", "login refused", "", "too many attempts from this address (further "
+                             "refusals in the next minute not audited)", "refused", client)
+        raise TooManyLogins(wait)
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing_slot():
+            return await asyncio.to_thread(_hasher.hash, password)
+
+    async def _verify(self, password: str, stored: str) -> bool:
+        async with self._hashing_slot():
+            return await asyncio.to_thread(_verify, password, stored)
+
+    def _hashing_slot(self) -> asyncio.Semaphore:
+        if self._hashing is None:  # made on the loop that uses it (the CLI and tests run several loops)
+            self._hashing = asyncio.Semaphore(HASHES_AT_ONCE)
+        return self._hashing
 
     def _failed_sync(self, name: str, client: str) -> None:
         account = store.get(name)

@@ -8,12 +8,15 @@ supervisor.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from appliance.core import events as ev
+from appliance.core.admission import Admission
 from appliance.core.journal import Journal
 from appliance.core.secrets import hash_password, verify_password
 from appliance.store import chargers as store
@@ -24,6 +27,11 @@ from appliance.store.database import Database
 PROTOCOLS = ("ocpp1.5-soap", "ocpp1.6-soap", "ocpp1.6-json", "ocpp2.0.1")
 REGISTRATIONS = ("accepted", "pending", "rejected")
 BOOT_STATUS = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
+
+# scrypt costs tens of milliseconds and 16 MiB: never on the event loop, and two at a time at most, so
+# that wrong passwords sent in a flood cost bounded memory and leave the other core to the rest.
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charger-auth")
+WAITING = ("pending", "rejected")  # registrations that count towards unknown_chargers_max
 
 ONLINE = "online"
 TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
@@ -88,6 +96,7 @@ class ChargerRegistry:
         self.pending_retry_interval_s = pending_retry_interval_s
         self.live: dict[str, LiveCharger] = {}
         self._verified: dict[str, tuple[str, bytes]] = {}
+        self.admission = Admission()  # no limits until the server sets its own (app.py)
         bus.subscribe(ev.ChargerChanged, self._on_charger_changed)
 
     # -- management (CLI, API, UI) ----------------------------------------------------------
@@ -159,31 +168,47 @@ class ChargerRegistry:
 
     # -- the connection's life ----------------------------------------------------------------
 
-    async def admit(self, identity: str, protocol: str, password: str | None) -> LiveCharger | None:
+    async def admit(self, identity: str, protocol: str, password: str | None, client: str | None = None,
+                    secure: bool = False) -> LiveCharger | None:
         """Decide whether a connecting charger may open a session; records unknown ones.
 
-        Returns None when its credentials are wrong. A charger with a password must give it
-        (OCPP security profile 1/2); an unknown charger is recorded under the configured policy.
+        Returns None when its credentials are wrong; raises AdmissionRefused when the rules refuse it
+        whatever its credentials (`client`'s network, no TLS, too many wrong passwords or unknown ids).
+        A charger with a password must give it (OCPP security profile 1/2); an unknown charger is
+        recorded under the configured policy. `client` is the address it connects from, `secure`
+        whether over TLS.
         """
+        rules = self.admission
+        rules.check_network(identity, client)
+        rules.check_failures(identity, client)
         live = self.live.get(identity)
         if live is None:
-            live = await self._identify(identity, protocol)
-        if live.password_hash and not self._password_ok(identity, live.password_hash, password):
-            return None
+            live = await self._identify(identity, protocol, client)
+        if live.password_hash:
+            rules.check_tls(identity, True, secure)
+            if password is None:  # no guess made: some clients send credentials only when asked (401)
+                return None
+            if not await self._password_ok(identity, live.password_hash, password, client):
+                rules.failed(identity, client)
+                return None
         return live
 
-    def _password_ok(self, identity: str, password_hash: str, password: str | None) -> bool:
-        if password is None:
-            return False
+    async def _password_ok(self, identity: str, password_hash: str, password: str, client: str | None) -> bool:
         # Reconnect storms would otherwise cost a scrypt per connection; a verified password is
         # remembered (as a salted digest, never in clear) until the stored hash changes.
         digest = hashlib.sha256(password_hash.encode() + password.encode()).digest()
         if self._verified.get(identity) == (password_hash, digest):
             return True
-        if verify_password(password, password_hash):
+        self.admission.attempt(identity, client)
+        if await asyncio.get_running_loop().run_in_executor(_HASHING, verify_password, password, password_hash):
+            self.admission.succeeded(identity, client)
             self._verified[identity] = (password_hash, digest)
             return True
         return False
+
+    def waiting(self) -> int:
+        """Chargers pending a decision or rejected: what unknown_chargers_max bounds."""
+        return sum(1 for live in self.live.values() if live.registration in WAITING)
 
     async def connected(self, identity: str, protocol: str) -> None:
         live = self.live[identity]
@@ -397,8 +422,11 @@ class ChargerRegistry:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _identify(self, identity: str, protocol: str) -> LiveCharger:
-        """Find a charger not yet in memory, recording it under the policy if nobody added it."""
+    async def _identify(self, identity: str, protocol: str, client: str | None = None) -> LiveCharger:
+        """Find a charger not yet in memory, recording it under the policy if nobody added it (and the
+        admission rules let one more unknown charger be recorded)."""
+        if await self.db.read(store.identify, identity) is None:
+            self.admission.check_unknown(identity, client, self.waiting())
         recorded = False
 
         def identify_sync() -> tuple[int, str, str, str | None]:

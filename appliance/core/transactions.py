@@ -17,6 +17,7 @@ from appliance.core import events as ev
 from appliance.core import metering
 from appliance.core.authorization import AuthResult, answer_again_sync, authorize_sync, normalise_id_tag
 from appliance.core.chargers import ChargerRegistry
+from appliance.core.charger_time import stop_time, trusted_time
 from appliance.store import transactions as store
 from appliance.store import users as user_store
 from appliance.store.database import Database
@@ -122,11 +123,13 @@ class TransactionService:
             return
         charger_pk = self.registry.live[identity].pk
         energy = metering.energy_register_wh(samples) if transaction_id is not None else None
+        received = ev.utcnow()
 
         def record_sync() -> None:
             store.insert_samples(charger_pk, connector_number, transaction_id, samples)
             if energy is not None:
-                store.advance_meter(charger_pk, transaction_id, energy[0], energy[1].sampled_at)
+                # a clock in 1970 must not make a running session look silent for years
+                store.advance_meter(charger_pk, transaction_id, energy[0], trusted_time(energy[1].sampled_at, received))
 
         await self.db.write(record_sync)
         self.bus.publish(ev.SessionUpdated(transaction_id, identity, connector_number,
@@ -141,7 +144,7 @@ class TransactionService:
 
         def stop_sync() -> tuple[StopOutcome, TransactionRecord | None]:
             auth = authorize_sync(stop_tag, ev.utcnow(), exclude_running=True) if stop_tag else None
-            tx = store.get_for_charger(charger_pk, transaction_id)
+            tx = store.get_for_charger(charger_pk, identity, transaction_id)
             if samples:
                 connector = tx.connector_number if tx else 0
                 store.insert_samples(charger_pk, connector, transaction_id, samples)
@@ -151,10 +154,10 @@ class TransactionService:
             if tx.stopped_at is not None and tx.stop_reason != STUCK:
                 return StopOutcome(tx.id, answer_again_sync(tx.stop_auth_status, stop_tag) if stop_tag else None, True), None
             energy_wh = max(0, meter_stop_wh - tx.meter_start_wh)
-            store.finish(tx.id, stopped_at, meter_stop_wh, energy_wh, reason or "Local", stop_tag,
+            store.finish(tx.id, stop_time(tx.started_at, stopped_at, ev.utcnow()), meter_stop_wh, energy_wh, reason or "Local", stop_tag,
                          auth.status.value if auth else "")
             self._finished(tx.id)
-            return StopOutcome(tx.id, auth), store.get(tx.id)
+            return StopOutcome(tx.id, auth), store.get_plain(tx.id, identity)
 
         outcome, finished = await self.db.write(stop_sync)
         if finished is not None:
@@ -171,7 +174,7 @@ class TransactionService:
         connector = info.evse_number or 0
 
         def event_sync() -> tuple[EventOutcome, TransactionRecord | None, TransactionRecord]:
-            before = store.find_remote(charger_pk, info.remote_tx_id)
+            before = store.find_remote_plain(charger_pk, identity, info.remote_tx_id)
             auth = None
             if before is None:
                 auth = authorize_sync(id_tag, ev.utcnow(), charger_pk=charger_pk) if id_tag else None
@@ -190,7 +193,7 @@ class TransactionService:
             if info.samples:
                 store.insert_samples(charger_pk, connector, tx_id, list(info.samples))
             store.rebuild_from_events(tx_id)
-            after = store.get(tx_id)
+            after = store.get_plain(tx_id, identity)
             if after.stopped_at is not None:
                 self._finished(tx_id)  # ended now, or a late event changed an ended session
             return EventOutcome(tx_id, auth), before, after

@@ -1,9 +1,10 @@
 """The SOAP endpoint `/ocpp/soap/{1.5|1.6}`: a charger's request in, one answer out; `?wsdl` on GET.
 
-Each request stands alone (SOAP has no session): it is read with a size limit, parsed by spyne,
-its sender identified by the `chargeBoxIdentity` header and, where the charger has a password, by
-HTTP Basic auth; then it is answered by the version's `CentralSystem` handler, awaited here on the
-event loop. Whatever is wrong with a request is answered with a SOAP 1.2 Fault, never a traceback.
+Each request stands alone (SOAP has no session): it is read with a size limit, parsed (a valid
+request by `fast_path`, anything else by spyne), its sender identified by the `chargeBoxIdentity`
+header and, where the charger has a password, by HTTP Basic auth; then it is answered by the
+version's `CentralSystem` handler, awaited here on the event loop. Whatever is wrong with a request
+is answered with a SOAP 1.2 Fault (written by spyne), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from spyne import MethodContext
 from spyne.interface.wsdl import Wsdl11
 
 from appliance.core.chargers import ChargerError, validate_identity
+from appliance.core.health import StorageError
 from appliance.core.services import Core
 from appliance.ocpp15_soap.addressing import Addressing, read_addressing
 from appliance.ocpp15_soap.central_system import CentralSystem
 from appliance.ocpp15_soap.cs_models import CsVersion
 from appliance.ocpp15_soap.cs_service import build_application
+from appliance.ocpp15_soap.fast_path import FastPath
 from appliance.ocpp15_soap.spyne_bridge import SoapFault, SpyneBridge, header_text
 from appliance.ocpp15_soap.wsdl_fix import complete_wsdl, tidy_namespaces
-from appliance.ocppj.endpoint import basic_password
+from appliance.ocppj.admission import admit_request
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class SoapEndpoint:
         self.version = version
         app, models = build_application(version)
         self.bridge = SpyneBridge(app)
+        self.fast_path = FastPath(app)
         self.central_system = CentralSystem(core, version, models)
         # A SOAP envelope is wordier than the JSON frame the same message makes.
         self.max_body_bytes = 4 * core.settings.ocpp_max_frame_bytes
@@ -68,23 +72,37 @@ class SoapEndpoint:
                                                sender=False), Addressing())
 
     async def _exchange(self, request: web.Request, body: bytes) -> web.Response:
-        ctx, refusal = self.bridge.read(body)
-        addressing = read_addressing(ctx.in_header_doc)
+        if self.fast_path.declares_doctype(body):
+            return self._fault(None, SoapFault("FormationViolation", "a SOAP message must not contain a document "
+                                               "type declaration"), Addressing())
+        fast = self.fast_path.read(body)
+        ctx: MethodContext | None = None
+        refusal: SoapFault | None = None
+        if fast is not None:
+            headers = fast.headers
+        else:
+            ctx, refusal = self.bridge.read(body)
+            headers = ctx.in_header_doc
+        addressing = read_addressing(headers)
         try:
-            identity = self._identity(ctx)
+            identity = self._identity(headers)
         except SoapFault as fault:
             return self._fault(ctx, refusal or fault, addressing)
-        live = await self.core.chargers.admit(identity, self.version.protocol, basic_password(request, identity))
-        if live is None:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="OCPP"'}, text="wrong credentials")
+        await admit_request(request, self.core, identity, self.version.protocol)
         self.core.commlog.record(identity, "in", body.decode("utf-8", "replace"))
         self.core.chargers.touch(identity)
         try:
             if refusal is not None:
                 raise refusal
-            ctx, operation, request_object = self.bridge.request(ctx)
+            if fast is not None:
+                operation, request_object = fast.operation, fast.request
+            else:
+                ctx, operation, request_object = self.bridge.request(ctx)
             response = await self._process(identity, operation, request_object, addressing)
-            out, status = self.bridge.answer(ctx, response, addressing), 200
+            if fast is not None:
+                out, status = self.fast_path.answer(operation, response, addressing), 200
+            else:
+                out, status = self.bridge.answer(ctx, response, addressing), 200
         except SoapFault as fault:
             log.info("%s: SOAP request refused: %s (%s)", identity, fault.reason, fault.subcode)
             out, status = self.bridge.fault(ctx, fault, addressing), fault.http_status
@@ -102,14 +120,16 @@ class SoapEndpoint:
             return await self.central_system.handlers[operation](identity, request_object)
         except ValueError as e:  # a value the schema allows but the core cannot use
             raise SoapFault("PropertyConstraintViolation", str(e)) from None
+        except StorageError as e:  # not stored (disk full, database locked): said once by the store, not per message
+            raise SoapFault("InternalError", str(e), sender=False) from None
         except Exception:
             # Nothing was acknowledged: the charger keeps the message and sends it again.
             log.exception("%s: handling %s failed", identity, operation)
             raise SoapFault("InternalError", "the central system could not process this message",
                             sender=False) from None
 
-    def _identity(self, ctx: MethodContext) -> str:
-        identity = header_text(ctx, self._identity_tag)
+    def _identity(self, headers: list | None) -> str:
+        identity = header_text(headers, self._identity_tag)
         if identity is None:
             raise SoapFault("IdentityMismatch", "the chargeBoxIdentity header is missing")
         try:

@@ -108,9 +108,9 @@ def _reason(fault: Fault) -> str:
     return _SCHEMA_ERROR.sub("", text).strip()
 
 
-def header_text(ctx: MethodContext, tag: str) -> str | None:
-    """The text of the request's SOAP header `tag` ({namespace}name), or None if it has none."""
-    for header in ctx.in_header_doc or ():
+def header_text(headers: list[etree._Element] | None, tag: str) -> str | None:
+    """The text of the SOAP header entry `tag` ({namespace}name) among a request's, or None if it has none."""
+    for header in headers or ():
         if isinstance(header, etree._Element) and header.tag == tag:
             return (header.text or "").strip()
     return None

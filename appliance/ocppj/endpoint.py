@@ -8,13 +8,12 @@ the server runs TLS).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from aiohttp import WSCloseCode, web
 
 from appliance.core.chargers import ChargerError, validate_identity
 from appliance.core.services import Core
+from appliance.ocppj.admission import admit_request
 from appliance.ocppj.session import OcppJSession
 from appliance.ocppj.transport import ConnectionClosed, WebSocketTransport
 
@@ -47,9 +46,7 @@ class OcppJEndpoint:
             await ws.close(code=WSCloseCode.PROTOCOL_ERROR,
                            message=f"offer one of: {', '.join(self.versions)}".encode())
             return ws
-        live = await self.core.chargers.admit(identity, self.versions[version].protocol, basic_password(request, identity))
-        if live is None:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="OCPP"'}, text="wrong credentials")
+        await admit_request(request, self.core, identity, self.versions[version].protocol)
         await ws.prepare(request)
         await self._run(identity, version, ws)
         return ws
@@ -82,15 +79,3 @@ class OcppJEndpoint:
         for ws, _ in list(self._sessions.values()):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
-
-def basic_password(request: web.Request, identity: str) -> str | None:
-    """The HTTP Basic auth password, if its user is the charger (OCPP-J and SOAP chargers alike)."""
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("basic "):
-        return None
-    try:
-        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    # OCPP 1.6 security profile 1: the user name is the charge point identity.
-    return password if user == identity else None

@@ -42,6 +42,7 @@ CODES = {
 
 MAX_MESSAGE_ID_LENGTH = 36  # OCPP-J: the message id is at most 36 characters
 UNKNOWN_ID = "-1"  # the id answered when the frame's own id cannot be read
+_LONG_NUMBER = re.compile(r"\d{19}")  # 2**63 has 19 digits; a shorter run cannot reach it
 _ID_PREFIX = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 
 
@@ -91,7 +92,10 @@ def parse(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallError:
         raise FrameError(_id_text(frame), "rpc",
                          f"MessageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters")
     if type_id == 2:
-        return _call(frame, unique_id)
+        call = _call(frame, unique_id)
+        if _LONG_NUMBER.search(raw):  # rare: only then is the payload walked
+            _refuse_huge_integers(call.payload, unique_id, "payload")
+        return call
     if type_id == 3:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             raise FrameError(unique_id, "rpc", "CALLRESULT must be [3, MessageId, {payload}]")
@@ -110,6 +114,19 @@ def _call(frame: list, unique_id: str) -> Call:
     if not isinstance(payload, dict):
         raise FrameError(unique_id, "format", "payload must be a JSON object")
     return Call(unique_id, action, payload)
+
+
+def _refuse_huge_integers(value: Any, unique_id: str, where: str) -> None:
+    """An integer no database column holds (beyond 64 bits signed) is the charger's error, not ours."""
+    if type(value) is int:
+        if not -(2 ** 63) <= value < 2 ** 63:
+            raise FrameError(unique_id, "property", f"{where}: {value} is beyond the 64-bit integer range")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_huge_integers(item, unique_id, f"{where}/{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_huge_integers(item, unique_id, f"{where}/{i}")
 
 
 def _message_id(frame: list) -> str | None:

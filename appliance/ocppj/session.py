@@ -21,6 +21,8 @@ from ocpp.messages import Call, CallResult
 
 from appliance.core import link as lk
 from appliance.core.commands import CommandError
+from appliance.core.health import StorageError
+from appliance.core.message_pace import MessagePace
 from appliance.core.link import CommandResult
 from appliance.core.services import Core
 from appliance.ocppj import frames
@@ -50,8 +52,12 @@ class OcppJSession(ChargePoint):
         raise NotImplementedError
 
     async def start(self) -> None:
+        settings = self.core.settings  # one charger's flood must not starve the others
+        pace = MessagePace(self.id, settings.charger_messages_per_s, settings.charger_message_burst)
         while True:
-            await self.route_message(await self._connection.recv())
+            raw = await self._connection.recv()
+            await pace.wait()
+            await self.route_message(raw)
 
     async def route_message(self, raw: str | bytes) -> None:
         self.core.commlog.record(self.id, "in", raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
@@ -84,7 +90,9 @@ class OcppJSession(ChargePoint):
             raise
         except OCPPError as e:
             raise FrameError(msg.unique_id, _kind_of(e), e.description, e.details) from None
-        except ValueError as e:  # a value the schema allows but the handler cannot use
+        except StorageError as e:  # not stored (disk full, database locked): said once by the store, not per message
+            raise FrameError(msg.unique_id, "internal", str(e)) from None
+        except (ValueError, OverflowError) as e:  # a value the schema allows but the handler cannot use
             log.info("%s: %s refused: %s", self.id, msg.action, e)
             raise FrameError(msg.unique_id, "property", str(e)) from None
         except Exception:
@@ -129,8 +137,11 @@ class OcppJSession(ChargePoint):
             await asyncio.wait({call, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closed.cancel()
-        if not call.done():
-            call.cancel()
+            if not call.done():  # the connection closed, or our caller gave up (a command timeout)
+                # Left running, the call would end in an error nobody retrieves, and asyncio would log
+                # its traceback (once per charger under load).
+                call.cancel()
+        if not call.done() or call.cancelled():
             raise ConnectionError(f"the connection of charger {self.id} closed")
         return call.result()
 

@@ -35,11 +35,24 @@ the server's (synchronous_commit, fsync): the writer answers after COMMIT return
 REPEATABLE READ transactions, the one snapshot a SQLite read transaction gives. Each thread has its own
 connection (peewee's are per thread); a connection the server dropped is opened again for the next
 batch or read.
+
+Faults (storage_faults.py). A full disk fails the writes it hits with StoreFullError, and the
+whole batch with them: SQLite may already have rolled the transaction back (it does for SQLITE_FULL;
+the writer checks after every job, since a later COMMIT would then "succeed" on nothing). While the
+disk is full the communication log is not written; on the first refusal, and every
+FREE_SPACE_EVERY_S while it lasts, the space reserve is given up (SpaceReserve: even a DELETE needs
+room in the -wal) and the oldest quarter of the communication log pruned, so that charger data finds
+room. The condition ends when writes have gone in for FULL_ENDS_AFTER_S without a refusal. A write
+lock held by another process (an `appliance` command's long transaction) is waited for in short
+polls, the condition shown meanwhile; after LOCK_WAIT_S the waiting writes fail with StoreBusyError
+and their communication-log rows are kept for the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import functools
 import logging
 import queue
@@ -56,6 +69,9 @@ from peewee import PeeweeException
 from peewee import SqliteDatabase
 
 from appliance.store import dialect, models
+from appliance.store.logs import INSERT_COMMLOG
+from appliance.store.storage_faults import (FULL, LOCKED, OK, StorageCondition, StoreBusyError, StoreError,
+                                            SpaceReserve, StoreFullError, free_log_space, is_busy, is_full)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +83,18 @@ WAL_CHECKPOINT_PAGES = 1000
 WAL_KEPT_BYTES = 64 * 1024 * 1024
 # PostgreSQL: a connection idle this long is checked (SELECT 1) before it is used again.
 IDLE_CHECK_AFTER_S = 5.0
+# How long a write waits for a write lock another process holds before it is refused. A charger waits
+# for its answer meanwhile; most give up after 30 to 60 s, so 10 s leaves it time to get the error
+# and send again. The lock is polled every LOCK_POLL_MS so that the wait shows in /healthz.
+LOCK_WAIT_S = 10.0
+LOCK_POLL_MS = 100
+# While the disk is full, the communication log is pruned to make room at most this often.
+FREE_SPACE_EVERY_S = 10.0
+# A disk that is nearly full takes small writes and refuses bigger ones: the condition ends only after
+# writes have gone in this long without a refusal, so that it is logged once, not at every message.
+FULL_ENDS_AFTER_S = 30.0
+# Unawaited rows kept for the next batch while the database is locked elsewhere, at most.
+MAX_CARRIED_ROWS = 100_000
 
 
 def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
@@ -112,6 +140,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None
     result: Any = None
     error: BaseException | None = None
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -122,9 +151,11 @@ class _LogRows:
     rows: list[tuple] = field(default_factory=list)
 
 
-class StoreError(RuntimeError):
-    """The database cannot be used (not a SQLite file, unreadable, disk full, PostgreSQL not reachable);
-    the message says which."""
+class _RolledBack(StoreError):
+    """SQLite ended the batch's transaction itself (it does for a full disk): nothing of it is stored."""
+
+    def __init__(self) -> None:
+        super().__init__("the appliance could not store this: the database rolled the write back")
 
 
 class Database:
@@ -134,11 +165,21 @@ class Database:
     runs inside the shared transaction, in a savepoint so that its failure spoils only itself.
     """
 
-    def __init__(self, location: Path | str, synchronous: str = "full", readers: int = 2):
+    def __init__(self, location: Path | str, synchronous: str = "full", readers: int = 2,
+                 lock_wait_s: float | None = None):
         """`location`: a SQLite file's path, or a postgresql:// URL."""
         self.postgres = dialect.is_postgres_url(location)
         self.path = None if self.postgres else Path(location)
         self.shown = dialect.redact(str(location)) if self.postgres else str(location)
+        self.lock_wait_s = LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
+        self.storage = StorageCondition()  # full disk, lock held elsewhere: what /healthz shows
+        # PostgreSQL's disk is the server's: no reserve file beside it, no log pruning for room.
+        self.reserve = None if self.postgres else SpaceReserve(self.path)
+        self.log_space_freed = 0  # times the communication log was pruned for room (its size is then re-measured)
+        self._carried: dict[str, list[tuple]] = {}
+        self._freed_at = -FREE_SPACE_EVERY_S
+        self._log_found_no_room = False
+        self._refused_at = 0.0
         try:  # fail here, with a clear message, rather than in the writer thread
             self.peewee = open_database(location, synchronous)
             self.peewee.connect(reuse_if_open=True)
@@ -246,6 +287,10 @@ class Database:
     # -- the writer thread -------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        if not self.postgres:
+            self.peewee.connect(reuse_if_open=True)
+            self.peewee.connection().execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+            self.reserve.take()
         try:
             while True:
                 item = self._queue.get()
@@ -272,27 +317,146 @@ class Database:
 
     def _commit_batch(self, batch: list) -> None:
         jobs = [item for item in batch if isinstance(item, _Job)]
-        appended: dict[str, list[tuple]] = {}
-        for item in batch:
-            if isinstance(item, _LogRows):
-                appended.setdefault(item.sql, []).extend(item.rows)
+        rows = self._rows_of(batch)
+        failure: BaseException | None = None
         try:
-            self._connect_thread()
-            with dialect.write_transaction(self.peewee):
-                for job in jobs:
-                    self._run_job(job)
-                conn = dialect.raw(self.peewee)
-                for sql, rows in appended.items():
-                    conn.executemany(sql, rows)
-        except Exception as e:  # the commit itself failed: nothing of the batch is durable
-            log.exception("commit of %d jobs failed", len(jobs))
-            for job in jobs:
-                job.error = job.error or e
+            with self._transaction(min((job.queued_at for job in jobs), default=time.monotonic())):
+                self._run_jobs(jobs)
+                self._append(rows)
+        except StoreBusyError as e:
+            failure = e
+            self._carry(rows)
+        except Exception as e:  # the commit itself failed, or SQLite rolled it back: nothing is durable
+            failure = e
+            if not is_full(e):
+                log.exception("commit of %d jobs failed", len(jobs))
+        self._settle(jobs, failure)
         self.commits += 1
         self.jobs_committed += len(jobs)
         for job in jobs:
             if job.loop is not None and not job.loop.is_closed():
                 job.loop.call_soon_threadsafe(_resolve, job)
+
+    @contextlib.contextmanager
+    def _transaction(self, oldest_queued_at: float):
+        """BEGIN IMMEDIATE, waiting for a lock another process holds until LOCK_WAIT_S after the oldest
+        job was queued; commit on leaving (peewee rolls back if the commit fails, and raises)."""
+        self._connect_thread()
+        if self.postgres:  # another writer's advisory lock is waited for (dialect.write_transaction)
+            with dialect.write_transaction(self.peewee):
+                yield
+            return
+        deadline = oldest_queued_at + self.lock_wait_s
+        while True:
+            txn = self.peewee.atomic("IMMEDIATE")
+            try:
+                txn.__enter__()
+                break
+            except Exception as e:
+                if not is_busy(e):
+                    raise
+                self.storage.become(LOCKED, f"the database is locked by another process (an `appliance` "
+                                    f"command?): writes wait up to {self.lock_wait_s:g} s, then chargers get an "
+                                    "error and send again", _now())
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(self.lock_wait_s) from e
+        if self.storage.current.state == LOCKED:
+            self.storage.become(OK, "", _now())
+        try:
+            yield
+        except BaseException as e:
+            txn.__exit__(type(e), e, e.__traceback__)
+            raise
+        txn.__exit__(None, None, None)
+
+    def _run_jobs(self, jobs: list[_Job]) -> None:
+        conn = self.peewee.connection()
+        for job in jobs:
+            self._run_job(job)
+            if self.postgres:  # a failed job was rolled back to its savepoint; the batch goes on
+                continue
+            if not conn.in_transaction:  # SQLite rolled back the batch, jobs before this one included
+                raise _RolledBack() from job.error
+            if is_full(job.error):  # the rest would fail too: leave what space there is to the commit
+                raise _RolledBack() from job.error
+
+    def _append(self, rows: dict[str, list[tuple]]) -> None:
+        """Unawaited rows, each table in a savepoint: a failure drops only those rows."""
+        conn = dialect.raw(self.peewee)
+        for sql, values in rows.items():
+            try:
+                with self.peewee.atomic():
+                    conn.executemany(sql, values)
+            except Exception as e:
+                if not self.postgres and not self.peewee.connection().in_transaction:
+                    raise _RolledBack() from e
+                self.storage.count(log_rows_dropped=len(values))
+                if is_full(e):
+                    self._log_found_no_room = True  # charger data still fits, the log no longer does
+                else:
+                    log.exception("%d rows not appended", len(values))
+
+    def _rows_of(self, batch: list) -> dict[str, list[tuple]]:
+        """Rows to append: those carried from a batch that found the database locked first. While the
+        disk is full the communication log is not written at all: charger data needs the room."""
+        appended, self._carried = self._carried, {}
+        for item in batch:
+            if isinstance(item, _LogRows):
+                appended.setdefault(item.sql, []).extend(item.rows)
+        if self.storage.full and INSERT_COMMLOG in appended:
+            self.storage.count(log_rows_dropped=len(appended.pop(INSERT_COMMLOG)))
+        return appended
+
+    def _carry(self, rows: dict[str, list[tuple]]) -> None:
+        kept = 0
+        for sql, values in rows.items():
+            room = max(0, MAX_CARRIED_ROWS - kept)
+            if len(values) > room:
+                self.storage.count(log_rows_dropped=len(values) - room)
+                values = values[len(values) - room:]
+            self._carried[sql] = values
+            kept += len(values)
+
+    def _settle(self, jobs: list[_Job], failure: BaseException | None) -> None:
+        """Give every job its final error, and change the storage condition by what happened."""
+        full = is_full(failure) or any(is_full(job.error) for job in jobs) or self._log_found_no_room
+        self._log_found_no_room = False
+        for job in jobs:
+            if failure is not None and (job.error is None or isinstance(failure, StoreBusyError)):
+                job.error = failure
+            if is_full(job.error) and not isinstance(job.error, StoreFullError):
+                cause, job.error = job.error, StoreFullError()
+                job.error.__cause__ = cause
+        refused = sum(1 for job in jobs if isinstance(job.error, (StoreFullError, StoreBusyError)))
+        if refused or full:
+            self._refused_at = time.monotonic()
+        if full:
+            self.storage.become(FULL, "disk full: not storing; chargers get an error for what needs storing and "
+                                "send it again; the communication log is paused and pruned to make room", _now())
+            self._free_space()
+        elif (failure is None and jobs and self.storage.full
+              and time.monotonic() - self._refused_at >= FULL_ENDS_AFTER_S):
+            self.storage.become(OK, "", _now())
+            if self.reserve:
+                self.reserve.take()
+        self.storage.count(refused=refused)
+
+    def _free_space(self) -> None:
+        if self.postgres or time.monotonic() - self._freed_at < FREE_SPACE_EVERY_S:
+            return
+        self._freed_at = time.monotonic()
+        released = self.reserve.release()
+        if released:
+            log.warning("disk full: gave up the %d KB kept in reserve at %s", released // 1024, self.reserve.path)
+        try:
+            removed = free_log_space(self.peewee.connection())
+        except Exception as e:
+            log.warning("could not prune the communication log to make room: %s", e)
+            return
+        if removed:
+            self.log_space_freed += 1
+            self.storage.count(log_rows_freed=removed)
+            log.warning("disk full: pruned the oldest %d communication-log rows to make room", removed)
 
     def _run_job(self, job: _Job) -> None:
         if self.postgres:
@@ -313,6 +477,10 @@ class Database:
         except Exception as e:
             job.error = e
             self.peewee.execute_sql("ROLLBACK TO SAVEPOINT job")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _resolve(job: _Job) -> None:

@@ -152,6 +152,8 @@ def current_version(db: Database) -> int | None:
 def migrate(db: Database) -> tuple[int | None, int]:
     """Bring the schema to LATEST_VERSION; returns (version before, version after)."""
     with db.connection_context():
+        if current_version(db) == LATEST_VERSION:  # a read: no write lock, which a busy server may hold
+            return LATEST_VERSION, LATEST_VERSION
         if dialect.is_postgres(db):  # changes columns in place; foreign keys hold throughout
             return _migrate_in_transaction(db)
         # SQLite cannot change a column's constraints in place: playhouse.migrate rebuilds such a

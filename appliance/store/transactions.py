@@ -110,9 +110,11 @@ def get(transaction_id: int) -> TransactionRecord | None:
     return _record(t, events=_events_of([t.id]).get(t.id)) if t else None
 
 
-def get_for_charger(charger_id: int, transaction_id: int) -> TransactionRecord | None:
-    t = _with_charger().where((Transaction.id == transaction_id) & (Transaction.charger == charger_id)).first()
-    return _record(t) if t else None
+def get_for_charger(charger_id: int, identity: str, transaction_id: int) -> TransactionRecord | None:
+    """The charger's transaction (no sequence gaps), in plain SQL: every StopTransaction asks it."""
+    row = raw(database).execute(_PLAIN + "WHERE id = ? AND charger_id = ?",
+                                        (transaction_id, charger_id)).fetchone()
+    return _plain_record(row, identity) if row else None
 
 
 def find_remote(charger_id: int, remote_tx_id: str) -> TransactionRecord | None:
@@ -120,6 +122,38 @@ def find_remote(charger_id: int, remote_tx_id: str) -> TransactionRecord | None:
     t = _with_charger().where((Transaction.charger == charger_id) & (Transaction.remote_tx_id == remote_tx_id)
                               ).order_by(Transaction.id.desc()).first()
     return _record(t, events=_events_of([t.id]).get(t.id)) if t else None
+
+
+# The columns of a TransactionRecord, for plain SQL reads on the hot paths (no events: no gaps).
+_PLAIN = ('SELECT id, connector_number, evse_number, remote_tx_id, id_tag, driver_id, auth_status, started_at, '
+          "meter_start_wh, last_meter_wh, last_meter_at, stopped_at, meter_stop_wh, energy_wh, stop_reason, "
+          'stop_id_tag, stop_auth_status, charging_state, offline, remote_start_id FROM "transaction" ')
+
+
+def _plain_record(row: tuple, identity: str) -> TransactionRecord:
+    (tx_id, connector, evse, remote, id_tag, driver, auth, started, meter_start, last_meter, last_at, stopped,
+     meter_stop, energy, reason, stop_tag, stop_auth, state, offline, remote_start) = row
+    return TransactionRecord(
+        id=tx_id, charger_identity=identity, connector_number=connector, evse_number=evse, remote_tx_id=remote,
+        id_tag=id_tag, driver_id=driver, auth_status=auth, started_at=from_db(started), meter_start_wh=meter_start,
+        last_meter_wh=last_meter, last_meter_at=from_db(last_at), stopped_at=from_db(stopped),
+        meter_stop_wh=meter_stop, energy_wh=energy, stop_reason=reason, stop_id_tag=stop_tag,
+        stop_auth_status=stop_auth, charging_state=state, offline=bool(offline), remote_start_id=remote_start)
+
+
+def find_remote_plain(charger_id: int, identity: str, remote_tx_id: str) -> TransactionRecord | None:
+    """find_remote without the sequence gaps, in plain SQL: every TransactionEvent asks it, and the gaps
+    (a walk over all the transaction's events) are for people reading a session, not for the next event."""
+    row = raw(database).execute(
+        _PLAIN + "WHERE charger_id = ? AND remote_tx_id = ? ORDER BY id DESC LIMIT 1",
+        (charger_id, remote_tx_id)).fetchone()
+    return _plain_record(row, identity) if row else None
+
+
+def get_plain(transaction_id: int, identity: str) -> TransactionRecord | None:
+    """get without the sequence gaps, in plain SQL, for a transaction of a charger already known."""
+    row = raw(database).execute(_PLAIN + "WHERE id = ?", (transaction_id,)).fetchone()
+    return _plain_record(row, identity) if row else None
 
 
 def record_event(transaction_id: int, seq_no: int, event_type: str, timestamp: dt.datetime, trigger_reason: str,
@@ -137,7 +171,8 @@ _ENERGY_READING = (
     "SELECT value * CASE lower(unit) WHEN 'kwh' THEN 1000 ELSE 1 END, sampled_at FROM meter_sample "
     "WHERE transaction_id = ? AND measurand = 'Energy.Active.Import.Register' AND phase = '' "
     "AND location IN ('', 'Outlet') AND value IS NOT NULL AND lower(unit) IN ('wh', 'kwh', '') "
-    "ORDER BY sampled_at {order} LIMIT 1"
+    # by value, not time: the register only grows, while the charger's clock may jump back mid-session
+    "ORDER BY value * CASE lower(unit) WHEN 'kwh' THEN 1000 ELSE 1 END {order}, sampled_at {order} LIMIT 1"
 )
 
 
@@ -145,11 +180,14 @@ def rebuild_from_events(transaction_id: int) -> None:
     """Derive a 2.0.1 transaction's times, meter and state from everything received so far, so the
     result does not depend on the order the events came in."""
     conn = raw(database)
-    started, first_seen, ended, stop_reason, offline = conn.execute(
+    started, first_seen, ended, ended_received, stop_reason, offline = conn.execute(
         "SELECT min(CASE WHEN event_type = 'Started' THEN timestamp END), min(timestamp), "
-        "max(CASE WHEN event_type = 'Ended' THEN timestamp END), "
+        "max(CASE WHEN event_type = 'Ended' THEN timestamp END), max(CASE WHEN event_type = 'Ended' THEN received_at END), "
         "max(CASE WHEN event_type = 'Ended' THEN stopped_reason END), max(CASE WHEN offline THEN 1 ELSE 0 END) "
         "FROM transaction_event WHERE transaction_id = ?", (transaction_id,)).fetchone()
+    started = started or first_seen
+    if ended is not None and ended < started:  # the clock jumped back: never a negative duration
+        ended = ended_received if ended_received >= started else started
     state = conn.execute("SELECT charging_state FROM transaction_event WHERE transaction_id = ? AND charging_state != '' "
                          "ORDER BY timestamp DESC, seq_no DESC LIMIT 1", (transaction_id,)).fetchone()
     first = conn.execute(_ENERGY_READING.format(order="ASC"), (transaction_id,)).fetchone()
@@ -161,7 +199,7 @@ def rebuild_from_events(transaction_id: int) -> None:
         'UPDATE "transaction" SET started_at = ?, meter_start_wh = ?, last_meter_wh = ?, last_meter_at = ?, '
         "stopped_at = ?, meter_stop_wh = ?, energy_wh = ?, stop_reason = ?, offline = ?, "
         "charging_state = coalesce(?, charging_state) WHERE id = ?",
-        (started or first_seen, meter_start, meter_last, last[1] if last else None, ended,
+        (started, meter_start, meter_last, last[1] if last else None, ended,
          meter_last if ended else None, energy if ended else None,
          (stop_reason or "Local") if ended else "", bool(offline), state[0] if state else None, transaction_id))
 
@@ -209,9 +247,11 @@ def insert(charger_id: int, connector_number: int, evse_number: int | None, id_t
 
 def finish(transaction_id: int, stopped_at: dt.datetime, meter_stop_wh: int, energy_wh: int, reason: str,
            stop_id_tag: str, stop_auth_status: str) -> None:
-    Transaction.update(stopped_at=to_db(stopped_at), meter_stop_wh=meter_stop_wh, energy_wh=energy_wh,
-                       stop_reason=reason, stop_id_tag=stop_id_tag, stop_auth_status=stop_auth_status
-                       ).where(Transaction.id == transaction_id).execute()
+    # Plain SQL: every StopTransaction of a reconnect storm comes through here.
+    raw(database).execute(
+        'UPDATE "transaction" SET stopped_at = ?, meter_stop_wh = ?, energy_wh = ?, stop_reason = ?, '
+        "stop_id_tag = ?, stop_auth_status = ? WHERE id = ?",
+        (_db_time(stopped_at), meter_stop_wh, energy_wh, reason, stop_id_tag, stop_auth_status, transaction_id))
 
 
 def list_transactions(charger_id: int | None = None, active: bool | None = None, id_tag: str | None = None,
@@ -233,7 +273,8 @@ def stale_active(silent_since: dt.datetime) -> list[TransactionRecord]:
     cutoff = to_db(silent_since)
     query = _with_charger().where(
         Transaction.stopped_at.is_null()
-        & (((Transaction.last_meter_at.is_null()) & (Transaction.started_at < cutoff))
+        # created_at: the receipt time of the start, whatever the charger's clock said
+        & (((Transaction.last_meter_at.is_null()) & (Transaction.created_at < cutoff))
            | (Transaction.last_meter_at < cutoff)))
     return [_record(t) for t in query]
 

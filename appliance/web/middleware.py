@@ -1,4 +1,5 @@
-"""The web layer's two middlewares: API token authentication and the one error handler."""
+"""The web layer's middlewares: the client behind a trusted proxy and each route's body limit, API
+token authentication, and the one error handler."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
+from appliance.core.networks import Network, forwarded_client
 from appliance.core.tokens import TokenError
 from appliance.core.users import UserGroupError
 from appliance.web.keys import CORE, TOKEN_NAME
@@ -23,6 +25,30 @@ USER_ERRORS = (AccountError, BillingError, ChargerError, UserGroupError, Command
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def client_and_limits(trusted: tuple[Network, ...], body_limits: tuple[tuple[str, int], ...], default_limit: int):
+    """A middleware that makes `request.remote` and `request.secure` the client's own behind a trusted
+    reverse proxy (`trusted`), and gives a request the body limit of the first path prefix in
+    `body_limits` it starts with (else `default_limit`); reading past it answers 413."""
+
+    @web.middleware
+    async def client_and_limit(request: web.Request, handler):
+        changes: dict = {}
+        if trusted:
+            client, secure = forwarded_client(request.remote, request.secure, request.headers.get("X-Forwarded-For"),
+                                              request.headers.get("X-Forwarded-Proto"), trusted)
+            if client != request.remote:
+                changes["remote"] = client
+            if secure != request.secure:
+                changes["scheme"] = "https" if secure else "http"
+        if request.body_exists:
+            limit = next((size for prefix, size in body_limits if request.path.startswith(prefix)), default_limit)
+            if limit != request.client_max_size:
+                changes["client_max_size"] = limit
+        return await handler(request.clone(**changes) if changes else request)
+
+    return client_and_limit
 
 
 @web.middleware
@@ -69,7 +95,7 @@ async def errors(request: web.Request, handler):
         raise
     except USER_ERRORS as e:
         return _error(404 if isinstance(e, LookupError) else 400, str(e))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         return _error(400, "the request body is not valid JSON")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

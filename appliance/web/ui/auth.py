@@ -15,7 +15,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from appliance.core.accounts import LoginRefused
+from appliance.core.accounts import LoginRefused, TooManyLogins
 from appliance.core.commands import mask_secret_value
 from appliance.web.keys import AUDIT_ACTION, CORE, STAFF
 from appliance.web.middleware import USER_ERRORS
@@ -28,7 +28,7 @@ routes = web.RouteTableDef()
 COOKIE = "appliance_session"
 LOGIN_CSRF_COOKIE = "appliance_login_csrf"
 PUBLIC = ("/login",)
-NOT_UI = ("/api/", "/ocpp", "/healthz", "/static/", "/metrics")
+NOT_UI = ("/api/", "/ocpp/", "/healthz", "/static/", "/metrics")
 ADMIN_ONLY = ("/accounts", "/audit")
 ANYONE_MAY_POST = ("/logout", "/account/password")  # a viewer may still leave and change their password
 NOT_AUDITED = ("/logout",)  # the core audits logging out itself
@@ -91,7 +91,10 @@ async def _guarded(request: web.Request, handler) -> web.StreamResponse:
                                             f"it needs the {needed} role.")
     if request.method in SAFE_METHODS:
         return await _answer(request, handler)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge as e:
+        return await _refused(request, 413, f"This form is too large for the appliance ({e.text}).")
     sent = str(form.get("csrf_token") or request.headers.get("X-CSRF-Token", ""))
     if not sent or not hmac.compare_digest(sent, staff.csrf_token):
         await request.app[CORE].accounts.audit(staff.account.name, f"{request.method} {request.path}", "",
@@ -177,6 +180,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await _login_form(request, "Give your name and your password.", name, status=400)
     try:
         token, session = await request.app[CORE].accounts.login(name, str(form.get("password")), client_of(request))
+    except TooManyLogins as e:
+        response = await _login_form(request, str(e).capitalize() + ".", name, status=429)
+        response.headers["Retry-After"] = str(max(1, round(e.retry_after_s)))
+        return response
     except LoginRefused as e:
         return await _login_form(request, str(e).capitalize() + ".", name, status=401)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or "/")
