@@ -139,6 +139,24 @@ class DiagnosticsStatus(Event):
     status: str
 
 
+@dataclass(frozen=True)
+class AlarmChanged(Event):
+    """An alarm was raised, cleared, acknowledged or updated (an auto-recovery step's result, say).
+
+    `kind` names the rule (charger_offline, charger_offline_long_term, connector_faulted,
+    transaction_stuck, profile_ignored, local_list_out_of_sync, head_office_sync_failing,
+    disk_filling, reader_unplugged, inspection_due); `severity` is info, warning or critical;
+    `identity` the charger it concerns, if any; `title` one line in words, `detail` the rest."""
+
+    alarm_id: int
+    kind: str
+    severity: str
+    identity: str | None
+    title: str
+    detail: str
+    change: str  # raised, cleared, acknowledged, updated
+
+
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
