@@ -161,6 +161,28 @@ async def test_a_session_that_reaches_its_tariffs_energy_limit_is_stopped_remote
     assert any("energy" in a.reason for a in actions)
 
 
+async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_next_meter_value(appliance):
+    """A session found without a limit is not looked at again for a while (the check runs at every
+    meter value); a change to the tariff made through the appliance applies at once all the same."""
+    core = appliance.core
+    await add_fleet(core, {"CARD1": {}})
+    await core.billing.add_tariff("budget", FLAT)
+    await core.billing.add_group("limited", "budget")
+    await core.chargers.add("LIM2", "ocpp1.6-json")
+    await core.billing.assign("LIM2", "limited")
+    at = lambda minutes: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30 - minutes)).isoformat(  # noqa: E731
+        timespec="milliseconds").replace("+00:00", "Z")
+    async with connect16(appliance.url, "LIM2") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                    timestamp=at(0)))).transaction_id
+        await cp.meter_values(tx, 6000, timestamp=at(10))
+        await asyncio.sleep(0.2)
+        assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
+        await core.billing.edit_tariff("budget", {**FLAT, "max_energy_wh": 5000})
+        await cp.meter_values(tx, 6100, timestamp=at(11))
+        await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
+
+
 async def test_a_months_statement_for_a_company_in_csv_and_pdf(appliance):
     core = appliance.core
     await priced_depot(core)

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from decimal import Decimal
 
@@ -39,16 +40,24 @@ class NotInBilling(BillingError, LookupError):
     pass
 
 
+# How long a running session found without a session limit in its tariff is not asked again.
+UNLIMITED_RECHECK_S = 60.0
+
+
 class Billing:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
         self.party = cdr_shape.Party(settings.billing_country_code, settings.billing_party_id)
+        # Running sessions whose tariff has no session limit, and until when that answer holds (see
+        # limit_reached); any change to tariffs, groups or assignments made here forgets them all.
+        self._unlimited_until: dict[int, float] = {}
 
     # -- tariffs and groups ---------------------------------------------------------------------
 
     async def add_tariff(self, name: str, data: dict) -> store.TariffRecord:
         tariff = self._checked(name, data)
+        self._unlimited_until.clear()
         return await self._write(lambda: store.add_tariff(name, tariff.kind, tariff.currency, to_json(tariff),
                                                           ev.utcnow()), f"tariff {name!r} already exists")
 
@@ -60,7 +69,10 @@ class Billing:
                 raise NotInBilling(f"no tariff {name!r}")
             return store.get_tariff(name)
 
-        return await self.db.write(edit_sync)
+        try:
+            return await self.db.write(edit_sync)
+        finally:
+            self._unlimited_until.clear()
 
     async def tariffs(self) -> list[store.TariffRecord]:
         return await self.db.read(store.list_tariffs)
@@ -80,6 +92,7 @@ class Billing:
             store.add_group(name, self._tariff_id_sync(base_tariff), ev.utcnow())
 
         await self._write(add_sync, f"tariff group {name!r} already exists")
+        self._unlimited_until.clear()
 
     async def add_rule(self, group: str, tariff: str, company: str | None = None, user: str | None = None) -> None:
         """Within a group: this tariff for one company's (or one user's) sessions; the most specific wins."""
@@ -104,6 +117,7 @@ class Billing:
             store.add_rule(group_id, self._tariff_id_sync(tariff), company_id, driver_id)
 
         await self.db.write(add_sync)
+        self._unlimited_until.clear()
 
     async def groups(self) -> list[store.GroupRecord]:
         return await self.db.read(store.list_groups)
@@ -120,6 +134,7 @@ class Billing:
             store.set_evse_group(charger.id, evse_number, group_id)
 
         await self.db.write(assign_sync)
+        self._unlimited_until.clear()
 
     # -- prices ---------------------------------------------------------------------------------
 
@@ -134,17 +149,32 @@ class Billing:
         return await self.db.read(estimate_sync)
 
     async def limit_reached(self, transaction_id: int) -> str | None:
-        """Which of its tariff's session limits (time, energy) a running session has reached, if any."""
-        def check_sync() -> str | None:
+        """Which of its tariff's session limits (time, energy) a running session has reached, if any.
+
+        Asked at every meter value. Most tariffs have no session limit, and working out a session's
+        tariff takes several reads, so a session found without one is not asked again for
+        UNLIMITED_RECHECK_S (a tariff changed elsewhere, by a second process, counts from then)."""
+        now = time.monotonic()
+        if self._unlimited_until.get(transaction_id, 0.0) > now:
+            return None
+
+        def check_sync() -> tuple[str | None, bool]:
             facts = store.session_facts(transaction_id)
             if facts is None or facts.stopped_at is not None:
-                return None
+                return None, False
             tariff = self._tariff_for_sync(facts)
             if tariff.max_duration_s is None and tariff.max_energy_wh is None:
-                return None
-            return pricing.limit_reached(tariff, self._usage_sync(facts), ev.utcnow())
+                return None, True
+            return pricing.limit_reached(tariff, self._usage_sync(facts), ev.utcnow()), False
 
-        return await self.db.read(check_sync)
+        reached, unlimited = await self.db.read(check_sync)
+        if unlimited:
+            if len(self._unlimited_until) > 100_000:  # sessions that ended long ago: start over
+                self._unlimited_until.clear()
+            self._unlimited_until[transaction_id] = now + UNLIMITED_RECHECK_S
+        else:
+            self._unlimited_until.pop(transaction_id, None)
+        return reached
 
     def _usage_sync(self, facts: store.SessionFacts) -> pricing.Usage:
         points = [pricing.MeterPoint(facts.started_at, facts.meter_start_wh)]
