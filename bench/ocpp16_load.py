@@ -105,7 +105,10 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
     def start(self, timeout=30.0):
-        env = dict(os.environ, APPLIANCE_UNKNOWN_CHARGERS="accept")
+        # Benchmark chargers are unknown ids accepted at boot; the limits that protect a depot against a
+        # flood of made-up ids would refuse thousands of them.
+        env = dict(os.environ, APPLIANCE_UNKNOWN_CHARGERS="accept", APPLIANCE_UNKNOWN_CHARGERS_PER_MIN="0",
+                   APPLIANCE_UNKNOWN_CHARGERS_PER_ADDRESS_PER_MIN="0", APPLIANCE_UNKNOWN_CHARGERS_MAX="0")
         if self.database:
             env["APPLIANCE_DATABASE_URL"] = self.database.url
         # The log goes to a file, not a pipe: an unread pipe would block a chatty server.

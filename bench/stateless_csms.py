@@ -1,8 +1,9 @@
-"""Baseline for the benchmark: a stateless OCPP 1.6 CSMS built on the `ocpp` library with its
-default settings (schema validation as shipped), on aiohttp websockets, persisting nothing.
+"""Baseline for the benchmarks: a stateless CSMS built on the same libraries as the appliance with
+their default settings, persisting nothing: OCPP 1.6 and 2.0.1 JSON on the `ocpp` library (schema
+validation as shipped) over aiohttp websockets, and OCPP 1.5/1.6 SOAP on spyne (`stateless_soap.py`).
 
-It serves the same URL shape as the appliance (/ocpp/{id}, subprotocol ocpp1.6, GET /healthz),
-so the load generator can run the same load against both.
+It serves the same URL shapes as the appliance (/ocpp/{id} with subprotocol ocpp1.6 or ocpp2.0.1,
+/ocpp/soap/1.5 and /1.6, GET /healthz), so the load generators can run the same load against both.
 """
 
 import argparse
@@ -15,8 +16,14 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as call_result201
+from ocpp.v201.enums import Action as Action201
+
+import stateless_soap
 
 SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")
 
 # Transaction ids only need to be unique for the lifetime of the process: nothing is stored.
 _transaction_ids = itertools.count(1)
@@ -79,14 +86,46 @@ class StatelessChargePoint(ChargePoint):
         )
 
 
+class StatelessChargePoint201(ChargePoint201):
+    @on(Action201.boot_notification)
+    def on_boot_notification(self, **kwargs):
+        return call_result201.BootNotification(current_time=_now(), interval=300, status="Accepted")
+
+    @on(Action201.status_notification)
+    def on_status_notification(self, **kwargs):
+        return call_result201.StatusNotification()
+
+    @on(Action201.heartbeat)
+    def on_heartbeat(self, **kwargs):
+        return call_result201.Heartbeat(current_time=_now())
+
+    @on(Action201.authorize)
+    def on_authorize(self, **kwargs):
+        return call_result201.Authorize(id_token_info={"status": "Accepted"})
+
+    @on(Action201.transaction_event)
+    def on_transaction_event(self, **kwargs):
+        # idTokenInfo answers an event that carried an idToken.
+        if kwargs.get("id_token"):
+            return call_result201.TransactionEvent(id_token_info={"status": "Accepted"})
+        return call_result201.TransactionEvent()
+
+    @on(Action201.meter_values)
+    def on_meter_values(self, **kwargs):
+        return call_result201.MeterValues()
+
+
+CHARGE_POINTS = {"ocpp1.6": StatelessChargePoint, "ocpp2.0.1": StatelessChargePoint201}
+
+
 async def ocpp_handler(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
+    ws = web.WebSocketResponse(protocols=SUBPROTOCOLS)
     await ws.prepare(request)
     # aiohttp completes the handshake even when no protocol matched; OCPP-J says close then.
-    if ws.ws_protocol != SUBPROTOCOL:
+    if ws.ws_protocol not in CHARGE_POINTS:
         await ws.close()
         return ws
-    cp = StatelessChargePoint(request.match_info["charge_point_id"], WebSocketAdapter(ws))
+    cp = CHARGE_POINTS[ws.ws_protocol](request.match_info["charge_point_id"], WebSocketAdapter(ws))
     try:
         await cp.start()
     except (_Closed, ConnectionError):
@@ -102,6 +141,7 @@ def make_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ocpp/{charge_point_id}", ocpp_handler)
+    stateless_soap.add_routes(app)
     return app
 
 
