@@ -133,3 +133,25 @@ async def test_a_session_from_a_charger_stuck_in_1970_is_not_finished_as_stuck(a
                                                                   "measurand": "Energy.Active.Import.Register"}]}]))
         await core.transactions.finish_stuck(dt.timedelta(seconds=core.settings.stuck_transaction_after_s))
         assert (await core.transactions.get(tx)).active  # it is charging right now, whatever its clock says
+
+
+async def test_a_session_replayed_from_yesterday_is_not_taken_for_a_stuck_one(appliance):
+    """The stuck rule closes sessions silent for stuck_transaction_after_s (a day). A charger back
+    after a long outage sends a session stamped two days ago: received just now, it is not silent."""
+    core = appliance.core
+    await add_fleet(core)
+    await core.chargers.add("LATE", "ocpp1.6-json")
+    two_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
+    async with connect16(appliance.url, "LATE") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                    timestamp=wire(two_days_ago)))).transaction_id
+        await cp.call(call16.MeterValues(connector_id=1, transaction_id=tx, meter_value=[{
+            "timestamp": wire(two_days_ago + dt.timedelta(minutes=30)),
+            "sampledValue": [{"value": "5000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]))
+        await asyncio.sleep(1.0)  # five supervision rounds (0.2 s in the tests)
+        assert (await core.transactions.get(tx)).stopped_at is None
+        await cp.call(call16.StopTransaction(meter_stop=9000, timestamp=wire(two_days_ago + dt.timedelta(hours=1)),
+                                             transaction_id=tx, reason="Local"))
+    session = await core.transactions.get(tx)
+    assert session.stop_reason == "Local" and session.energy_wh == 9000
+    assert len(await core.billing.cdrs_of(tx)) == 1

@@ -269,13 +269,14 @@ def list_transactions(charger_id: int | None = None, active: bool | None = None,
 
 
 def stale_active(silent_since: dt.datetime) -> list[TransactionRecord]:
-    """Active transactions with no meter value (nor start) since the given time."""
+    """Active transactions with no meter value (nor start) since the given time.
+
+    created_at (when the start was received, whatever the charger's clock said) must be that old too:
+    a session a charger replays from its offline queue, stamped yesterday, is not silent."""
     cutoff = to_db(silent_since)
     query = _with_charger().where(
-        Transaction.stopped_at.is_null()
-        # created_at: the receipt time of the start, whatever the charger's clock said
-        & (((Transaction.last_meter_at.is_null()) & (Transaction.created_at < cutoff))
-           | (Transaction.last_meter_at < cutoff)))
+        Transaction.stopped_at.is_null() & (Transaction.created_at < cutoff)
+        & (Transaction.last_meter_at.is_null() | (Transaction.last_meter_at < cutoff)))
     return [_record(t) for t in query]
 
 
