@@ -95,6 +95,8 @@ def _core_ctx(settings: Settings):
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
         app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
+        core.alarm_watch.subscribe()
+        core.recovery.subscribe()
         if settings.local_list_sync:
             core.local_lists.subscribe()
         await core.chargers.load()
@@ -102,6 +104,8 @@ def _core_ctx(settings: Settings):
         await core.journal.start_tail()
         readers = app[READERS] = ReaderService(parse_readers(settings.rfid_readers), parse_form(settings.rfid_id_form))
         readers.start()
+        core.alarm_watch.reader_states = lambda: [(number, device, status.state, status.detail)
+                                                  for number, (device, status) in enumerate(readers.statuses.items(), 1)]
         if settings.load_management:
             dlm = app[DLM] = LoadController(core, settings)
             await dlm.start()
@@ -129,6 +133,7 @@ def _core_ctx(settings: Settings):
                 await task
         await app[OCPPJ].close_all()
         await readers.stop()
+        await core.recovery.close()
         if DLM in app:
             await app[DLM].close()
         await core.chargers.flush_contacts()

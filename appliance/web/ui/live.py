@@ -21,7 +21,7 @@ QUEUE_LIMIT = 500  # a browser that stops reading loses its oldest lines, never 
 
 @dataclass(frozen=True)
 class LiveLine:
-    kind: str  # connection, status, session, charger, tag, people, load, report, firmware, diagnostics
+    kind: str  # connection, status, session, charger, tag, people, load, report, firmware, diagnostics, alarm
     identity: str  # the charger it is about, or ""
     text: str
     at: dt.datetime
@@ -74,6 +74,9 @@ def describe(event: ev.Event) -> LiveLine | None:
             return LiveLine("firmware", i, f"{i} firmware: {s}", now)
         case ev.DiagnosticsStatus(identity=i, status=s):
             return LiveLine("diagnostics", i, f"{i} diagnostics: {s}", now)
+        case ev.AlarmChanged(alarm_id=n, severity=sev, identity=i, title=t, change=c):
+            return LiveLine("alarm", i or "", f"alarm {n} {c}: {t}", now,
+                            "ok" if c == "cleared" else "fault" if sev == "critical" else "warning")
     return None
 
 
