@@ -8,6 +8,7 @@ local lists). Each look hands the rules plain values and lets the alarm service 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import shutil
@@ -45,8 +46,11 @@ class AlarmWatch:
         self.started = time.monotonic()
         self.reader_states: ReaderStates = lambda: ()
         self.unavailable_since: dict[tuple[str, int], float] = {}  # (charger, connector) -> time.monotonic()
+        self._unavailable_raised: set[tuple[str, int]] = set()
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._sync_failing_since: dt.datetime | None = None
         self._last_slow_look = float("-inf")
+        self.slow_look_every_s = SLOW_LOOK_EVERY_S
 
     def subscribe(self) -> None:
         self.bus.subscribe(ev.StatusChanged, self._on_status)
@@ -58,11 +62,18 @@ class AlarmWatch:
     # -- events ---------------------------------------------------------------------------------
 
     async def _on_status(self, event: ev.StatusChanged) -> None:
+        # Each event's handler runs as a task of its own: a connector's reports are taken one after the
+        # other (the lock is fair), or a quick Faulted-Available could clear before it raised.
         key = (event.identity, event.connector_number)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            await self._take_status(key, event)
+
+    async def _take_status(self, key: tuple[str, int], event: ev.StatusChanged) -> None:
         if event.status == "Unavailable":
             self.unavailable_since.setdefault(key, time.monotonic())
         else:
             self.unavailable_since.pop(key, None)
+            self._unavailable_raised.discard(key)
             await self.alarms.clear(rules.CONNECTOR_UNAVAILABLE, *key, f"the connector reported {event.status}")
         wanted = None
         if event.status == "Faulted":
@@ -113,7 +124,7 @@ class AlarmWatch:
         await self._look_head_office(now)
         await self.alarms.reconcile([rules.READER_UNPLUGGED], filter(None, (
             rules.reader(number, device, state, detail) for number, device, state, detail in self.reader_states())))
-        if mono - self._last_slow_look >= SLOW_LOOK_EVERY_S:
+        if mono - self._last_slow_look >= self.slow_look_every_s:
             self._last_slow_look = mono
             await self._look_disk()
             await self._look_local_lists()
@@ -125,15 +136,20 @@ class AlarmWatch:
             if live.registration == "accepted":
                 wanted += rules.offline(live.identity, live.state, live.last_seen_at, now, mono - self.started,
                                         self.settings.offline_after_s)
-        await self.alarms.reconcile(OFFLINE_KINDS, wanted, reason="the charger is back online")
+        await self.alarms.reconcile(OFFLINE_KINDS, wanted, reason="the charger is back online",
+                                    still=lambda w: self._still_offline(w.identity))
+
+    def _still_offline(self, identity: str) -> bool:
+        live = self.chargers.live.get(identity)
+        return live is not None and live.state != ONLINE
 
     async def _look_unavailable(self, mono: float) -> None:
-        wanted = [rules.unavailable(identity, connector, "Unavailable", mono - since,
-                                    self.settings.auto_recovery_unavailable_after_s)
-                  for (identity, connector), since in list(self.unavailable_since.items())]
-        # Cleared by the connector's next status, not here: a restart forgets when it became unavailable.
-        for w in filter(None, wanted):
-            await self.alarms.want(w)
+        # Raised once, cleared by the connector's next status (not here: a restart forgets since when).
+        for key, since in list(self.unavailable_since.items()):
+            wanted = rules.unavailable(*key, "Unavailable", mono - since, self.settings.auto_recovery_unavailable_after_s)
+            if wanted is not None and key not in self._unavailable_raised:
+                self._unavailable_raised.add(key)
+                await self.alarms.want(wanted)
 
     async def _look_head_office(self, now: dt.datetime) -> None:
         record = await self.db.read(billing_store.head_office)

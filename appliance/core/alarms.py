@@ -9,7 +9,7 @@ CLI (another process) is journaled, so a running server publishes it too.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
 from appliance.core import events as ev
 from appliance.core.alarm_rules import KINDS, Wanted
@@ -44,9 +44,20 @@ class Alarms:
         self.db = db
         self.bus = bus
         self.journal = journal
+        # (kind, charger, connector) of the open alarms, so that the clear every status report asks for
+        # costs no write when nothing is open (only this process raises and clears; the CLI acknowledges).
+        self._open_keys: set[tuple[str, str, int]] | None = None
+
+    async def _open_key_set(self) -> set[tuple[str, str, int]]:
+        if self._open_keys is None:
+            self._open_keys = {(r.kind, r.charger_identity, r.connector_number) for r in await self.open()}
+        return self._open_keys
 
     async def want(self, wanted: Wanted) -> AlarmRecord:
         """Raise the alarm, or update the open one where its severity or words changed."""
+        # The key is noted before the write is queued, and a clear takes it away before its own: the
+        # writer runs jobs in the order queued, so the set follows the store even when the two race.
+        (await self._open_key_set()).add(wanted.key)
         record, change = await self.db.write(store.raise_or_update, wanted.kind, wanted.severity, wanted.identity,
                                              wanted.connector, wanted.title, wanted.detail, ev.utcnow())
         if change:
@@ -56,6 +67,10 @@ class Alarms:
         return record
 
     async def clear(self, kind: str, identity: str, connector: int, reason: str) -> AlarmRecord | None:
+        keys = await self._open_key_set()
+        if (kind, identity, connector) not in keys:
+            return None
+        keys.discard((kind, identity, connector))
         record = await self.db.write(store.clear, kind, identity, connector, reason, ev.utcnow())
         if record is not None:
             log.info("alarm %d cleared: %s (%s)", record.id, record.title, reason)
@@ -63,16 +78,19 @@ class Alarms:
         return record
 
     async def reconcile(self, kinds: Iterable[str], wanted: Iterable[Wanted], identity: str | None = None,
-                        reason: str = "the condition is gone") -> None:
+                        reason: str = "the condition is gone", still: Callable[[Wanted], bool] | None = None) -> None:
         """Make the open alarms of these kinds (of this charger, when given) exactly the wanted ones.
-        Writes only what differs: a look that finds everything as it was costs one read."""
+        Writes only what differs: a look that finds everything as it was costs one read. `still` is
+        asked again just before an alarm is raised: what was wanted when the look began may have
+        ended while it read (a charger back online), and an event has then cleared it already."""
         kinds, wanted = set(kinds), list(wanted)
         current = {(r.kind, r.charger_identity, r.connector_number): r for r in await self.open(identity)
                    if r.kind in kinds}
         for w in wanted:
             found = current.get(w.key)
             if found is None or (found.severity, found.title, found.detail) != (w.severity, w.title[:200], w.detail):
-                await self.want(w)
+                if still is None or still(w):
+                    await self.want(w)
         keys = {w.key for w in wanted}
         for key in current:
             if key not in keys:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from peewee import JOIN
+
 from appliance.store.models import (Alarm, Charger, ChargerMaintenance, LocalListState, MaintenanceNote,
                                     RecoveryAttempt)
 from appliance.store.times import from_db, to_db
@@ -187,11 +189,11 @@ def _maintenance(identity: str, m: ChargerMaintenance | None) -> MaintenanceReco
 def all_maintenance() -> list[MaintenanceRecord]:
     """Every accepted charger's maintenance data (defaults for those with none recorded)."""
     query = (Charger.select(Charger.identity, ChargerMaintenance)
-             .join(ChargerMaintenance, on=(ChargerMaintenance.charger == Charger.id), join_type="LEFT OUTER")
+             .join(ChargerMaintenance, JOIN.LEFT_OUTER, on=(ChargerMaintenance.charger == Charger.id), attr="care")
              .where(Charger.registration == "accepted").order_by(Charger.identity))
     out = []
     for c in query:
-        m = getattr(c, "chargermaintenance", None)
+        m = getattr(c, "care", None)
         out.append(_maintenance(c.identity, m if m is not None and m.id is not None else None))
     return out
 
