@@ -181,7 +181,7 @@ async def notify_test(core: Core, as_json: bool) -> None:
         for r in results:
             click.echo(f"  {'sent' if r['ok'] else 'NOT sent'} to {r['recipient']} ({r['channel']}): {r['detail']}")
     if not all(r["ok"] for r in results):
-        raise SystemExit(NOT_DONE_EXIT)
+        raise click.exceptions.Exit(NOT_DONE_EXIT)
 
 
 def _os_user() -> str:

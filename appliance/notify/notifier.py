@@ -125,27 +125,30 @@ class Notifier:
 
     async def _deliver_due(self, config: NotifyConfig) -> list[store.NotificationRecord]:
         due = await self.db.read(store.due, ev.utcnow(), PER_ROUND)
-        down: dict[str, str] = {}  # a server found down this round (email, or a webhook URL) -> why
+        down: dict[str, tuple[str, dt.datetime]] = {}  # a server found down this round (email, a webhook) -> why, until
         deferred: dict[str, list[int]] = {}
         for notification in due:
-            recipient = config.recipient(notification.recipient) or Recipient(notification.recipient)
-            server_key = "email" if recipient.channel == "email" else recipient.target
+            recipient = config.recipient(notification.recipient)
+            server_key = "email" if Recipient(notification.recipient).channel == "email" else notification.recipient
             if server_key in down:
                 deferred.setdefault(server_key, []).append(notification.id)
                 continue
             try:
+                if recipient is None:
+                    raise DeliveryError("not sent: no longer a recipient (removed from the configuration)",
+                                        permanent=True)
                 detail = await self._deliver(config, recipient, notification)
             except DeliveryError as e:
-                await self._failed(config, notification, e)
-                if not e.permanent:
-                    down[server_key] = str(e)
+                next_at = await self._failed(config, notification, e)
+                if next_at is not None:
+                    down[server_key] = (str(e), next_at)
                 continue
             await self.db.write(store.mark_sent, notification.id, ev.utcnow())
             log.info("notification %d (%s) delivered to %s: %s", notification.id, notification.purpose,
                      _shown(recipient), detail)
-        for server_key, ids in deferred.items():  # tried again with the one that failed
-            until = ev.utcnow() + dt.timedelta(seconds=schedule.retry_delay_s(1, max_s=config.retry_max_s))
-            await self.db.write(store.defer, ids, until, down[server_key])
+        for server_key, ids in deferred.items():  # they wait as long as the one that failed
+            error, until = down[server_key]
+            await self.db.write(store.defer, ids, until, error)
         return due
 
     async def _deliver(self, config: NotifyConfig, recipient: Recipient, notification: store.NotificationRecord) -> str:
@@ -157,18 +160,22 @@ class Notifier:
                                 f"notification-{notification.id}-{int(notification.created_at.timestamp())}",
                                 config.timeout_s)
 
-    async def _failed(self, config: NotifyConfig, notification: store.NotificationRecord, error: DeliveryError) -> None:
+    async def _failed(self, config: NotifyConfig, notification: store.NotificationRecord,
+                      error: DeliveryError) -> dt.datetime | None:
+        """Record a failed attempt; returns when the next one is due (None: refused for good)."""
         attempts = notification.attempts + 1
+        shown = _shown(Recipient(notification.recipient))
         if error.permanent:
             next_at = None
-            log.warning("notification %d to %s refused for good after %d attempt(s): %s", notification.id,
-                        _shown(Recipient(notification.recipient)), attempts, error)
+            log.warning("notification %d to %s refused for good after %d attempt(s): %s", notification.id, shown,
+                        attempts, error)
         else:
             delay_s = schedule.retry_delay_s(attempts, max_s=config.retry_max_s) * random.uniform(0.8, 1.0)
             next_at = ev.utcnow() + dt.timedelta(seconds=delay_s)
-            log.warning("notification %d to %s not delivered (%s); next attempt in %.0f s", notification.id,
-                        _shown(Recipient(notification.recipient)), error, delay_s)
+            log.warning("notification %d to %s not delivered (%s); next attempt in %.0f s", notification.id, shown,
+                        error, delay_s)
         await self.db.write(store.mark_attempt_failed, notification.id, str(error), next_at)
+        return next_at
 
     async def send_test(self, asked_by: str) -> list[TestResult]:
         """A test message to every recipient now, outside the queue; what each server said."""

@@ -4,7 +4,6 @@ time it notifies, so a change made with the CLI takes effect without a restart."
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -91,12 +90,6 @@ def effective(settings: Settings, stored: dict[str, str]) -> NotifyConfig:
     return NotifyConfig(smtp, recipients, float(values["notify_batch_s"]),
                         schedule.parse_time_of_day(summary_at) if summary_at else None,
                         settings.notify_timeout_s, settings.notify_retry_max_s, values, sources)
-
-
-def with_stored(settings: Settings, stored: dict[str, str]) -> Settings:
-    """Settings with the stored notification values in them (for checks that want a Settings)."""
-    config = effective(settings, stored)
-    return dataclasses.replace(settings, **{name: config.values[name] for name in STORED})
 
 
 def mask_url(url: str) -> str:
