@@ -61,7 +61,7 @@ def test_faulted(status, error, info, vendor, expected):
 
 
 def test_a_fault_of_the_whole_charger_says_so():
-    assert rules.faulted("CP1", 0, "Faulted", "OtherError", "", "").title == "CP1 the charger is faulted (OtherError)"
+    assert rules.faulted("CP1", 0, "Faulted", "OtherError", "", "").title == "CP1 is faulted (OtherError)"
 
 
 @pytest.mark.parametrize("status, connector, for_s, raised", [

@@ -92,12 +92,12 @@ def faulted(identity: str, connector: int, status: str, error_code: str, info: s
     """A connector (0: the charger as a whole) that reports Faulted, with what the charger says of it."""
     if status != "Faulted":
         return None
-    where = f"connector {connector}" if connector else "the charger"
+    where = f" connector {connector}" if connector else ""
     said = ", ".join(part for part in (
         f"error {error_code}" if error_code and error_code != "NoError" else "",
         f"vendor code {vendor_error_code}" if vendor_error_code else "", f"“{info}”" if info else "") if part)
     return Wanted(CONNECTOR_FAULTED, CRITICAL, identity, connector,
-                  f"{identity} {where} is faulted" + (f" ({error_code})" if error_code not in ("", "NoError") else ""),
+                  f"{identity}{where} is faulted" + (f" ({error_code})" if error_code not in ("", "NoError") else ""),
                   f"it reported Faulted{f': {said}' if said else ''}. It cannot charge until the fault is gone; "
                   "the manufacturer's manual explains the code.")
 

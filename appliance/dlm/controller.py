@@ -253,7 +253,8 @@ class LoadController:
                 state.flag, state.flag_detail, state.flagged_at, state.dirty = "", "", None, True
                 state.tx_a = state.default_a = None
                 cleared += 1
-                self.core.bus.publish(ev.ChargerReported(identity, "load_limit_cleared", f"EVSE {key[1]}: trusted again"))
+                self.core.bus.publish(ev.ChargerReported(identity, "load_limit_cleared",
+                                                         f"EVSE {key[1]}: trusted again"))
         self._dirty.set()
         return cleared
 

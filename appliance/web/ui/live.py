@@ -69,7 +69,7 @@ def describe(event: ev.Event) -> LiveLine | None:
             return LiveLine("load", "", f"load plan: {s} {n} {c}", now)
         case ev.ChargerReported(identity=i, kind=k, summary=s):
             return LiveLine("report", i, f"{i} reported {k}{f': {s}' if s else ''}", now,
-                            "warning" if k.startswith("load_limit") else "info")
+                            "warning" if k in ("load_limit_ignores", "load_limit_rejects") else "info")
         case ev.FirmwareStatus(identity=i, status=s):
             return LiveLine("firmware", i, f"{i} firmware: {s}", now)
         case ev.DiagnosticsStatus(identity=i, status=s):
