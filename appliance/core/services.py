@@ -125,7 +125,7 @@ def _back_up_before_upgrade(db: Database, settings: Settings) -> None:
 
 
 async def supervise_forever(core: Core) -> None:
-    """Connection states, contact times, stuck transactions and log pruning, on one timer."""
+    """Connection states, contact times, stuck transactions, log pruning and alarms, on one timer."""
     s = core.settings
     ticks_per_prune = max(1, int(600 / max(s.supervision_interval_s, 0.1)))
     tick = 0
@@ -135,11 +135,14 @@ async def supervise_forever(core: Core) -> None:
             core.chargers.supervise(s.offline_after_s, s.offline_long_term_after_s)
             await core.chargers.flush_contacts()
             await core.transactions.finish_stuck(dt.timedelta(seconds=s.stuck_transaction_after_s))
-            await core.alarm_watch.look()
             if tick % ticks_per_prune == 0:
                 await core.commlog.prune()
                 await core.journal.prune()
                 await core.accounts.prune_sessions()
         except Exception:
             log.exception("supervision round failed")
+        try:  # on its own: a failing look (the disk full, say) must not stop the rest of the round
+            await core.alarm_watch.look()
+        except Exception:
+            log.exception("looking for alarms failed")
         tick += 1
