@@ -14,7 +14,7 @@ from appliance.server import write_server_state
 from appliance.store import notifications as store
 from appliance.web.keys import NOTIFIER
 from tests.conftest import make_settings, run_cli, wait_for
-from tests.notify_peers import MailServer, WebhookReceiver, free_port
+from tests.notify_peers import MailServer, WebhookReceiver
 from tests.virtual_charger import connect16
 
 
