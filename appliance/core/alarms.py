@@ -50,7 +50,9 @@ class Alarms:
 
     async def _open_key_set(self) -> set[tuple[str, str, int]]:
         if self._open_keys is None:
-            self._open_keys = {(r.kind, r.charger_identity, r.connector_number) for r in await self.open()}
+            loaded = {(r.kind, r.charger_identity, r.connector_number) for r in await self.open()}
+            if self._open_keys is None:  # another task may have loaded (and added to) it meanwhile
+                self._open_keys = loaded
         return self._open_keys
 
     async def want(self, wanted: Wanted) -> AlarmRecord:

@@ -63,9 +63,17 @@ class AutoRecovery:
         alarm = await self.alarms.get(event.alarm_id)
         if not (await self.db.read(store.maintenance, event.identity) or store.MaintenanceRecord("")).auto_recovery:
             return
-        task = asyncio.get_running_loop().create_task(self.run(alarm), name=f"auto-recovery {event.identity}")
+        if event.identity in self.running:  # one run per charger: another alarm may have begun one meanwhile
+            return
+        task = asyncio.get_running_loop().create_task(self._run_logged(alarm), name=f"auto-recovery {event.identity}")
         self.running[event.identity] = task
         task.add_done_callback(lambda _: self.running.pop(event.identity, None))
+
+    async def _run_logged(self, alarm: AlarmRecord) -> None:
+        try:
+            await self.run(alarm)
+        except Exception:
+            log.exception("auto-recovery of %s failed", alarm.charger_identity)
 
     def _well(self, identity: str, connector: int) -> bool:
         return self.status.get((identity, connector), "Faulted") not in NOT_WELL
