@@ -149,12 +149,28 @@ def situation(**changes) -> Situation:
     ({"recovered": True, "done": ("trigger", "soft_reset")}, "recovered"),
     ({"enabled": False}, "off"),
     ({"session_running": True}, "busy"),  # never a reset that would end a session
+    ({"made_inoperative": True}, "inoperative"),  # unavailable on purpose
     ({"runs_today": 3}, "limit"),
     ({"runs_today": 3, "done": ("trigger",)}, "soft_reset"),  # the run that began counts itself: it goes on
 ])
 def test_next_step(changes, expected):
     found = steps.next_step(situation(**changes))
     assert (found.outcome if isinstance(found, Stop) else found) == expected
+
+
+@pytest.mark.parametrize("log, inoperative", [
+    ([], False),
+    ([("change_availability", {"connector_number": 1, "operative": False}, "Accepted")], True),
+    ([("change_availability", {"connector_number": 0, "operative": False}, "Scheduled")], True),  # the whole charger
+    ([("change_availability", {"connector_number": 2, "operative": False}, "Accepted")], False),  # another connector
+    ([("change_availability", {"connector_number": 1, "operative": False}, "Rejected")], False),  # not taken
+    ([("change_availability", {"connector_number": 1, "operative": True}, "Accepted"),  # most recent first
+      ("change_availability", {"connector_number": 1, "operative": False}, "Accepted")], False),
+    ([("reset", {"hard": False}, "Accepted"),
+      ("change_availability", {"connector_number": 1, "operative": False}, "Accepted")], True),
+])
+def test_made_inoperative(log, inoperative):
+    assert steps.made_inoperative(log, 1) == inoperative
 
 
 def test_steps_are_the_commands_of_the_charger_link():

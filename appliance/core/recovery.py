@@ -97,9 +97,11 @@ class AutoRecovery:
         maintenance = await self.db.read(store.maintenance, identity)
         active = await self.transactions.list(identity, active=True, limit=1)
         runs = await self.db.read(store.runs_since, identity, ev.utcnow() - dt.timedelta(days=1))
+        taken = [(e.action, e.arguments, e.result_status) for e in await self.commands.actions(identity, 50)]
         return steps.Situation(enabled=bool(maintenance and maintenance.auto_recovery),
                                recovered=self._well(identity, connector), session_running=bool(active),
-                               runs_today=runs, per_day=self.settings.auto_recovery_per_day, done=done)
+                               runs_today=runs, per_day=self.settings.auto_recovery_per_day, done=done,
+                               made_inoperative=steps.made_inoperative(taken, connector))
 
     async def _take(self, alarm: AlarmRecord, step: str) -> None:
         command, arguments = steps.command(step, alarm.connector_number)

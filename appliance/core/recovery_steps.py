@@ -19,7 +19,7 @@ STEPS = (TRIGGER, SOFT_RESET, HARD_RESET)
 class Stop:
     """No further step; `reason` says why in words for the alarm, `outcome` in one word."""
 
-    outcome: str  # recovered, off, busy, limit, gave_up
+    outcome: str  # recovered, off, inoperative, busy, limit, gave_up
     reason: str
 
 
@@ -31,6 +31,7 @@ class Situation:
     runs_today: int  # runs begun in the last 24 hours, this one included once it has begun
     per_day: int  # the setting auto_recovery_per_day
     done: tuple[str, ...]  # steps taken in this run, in order
+    made_inoperative: bool = False  # staff's last availability command made the connector (or charger) Inoperative
 
 
 def next_step(s: Situation) -> str | Stop:
@@ -39,6 +40,9 @@ def next_step(s: Situation) -> str | Stop:
             f" after the {s.done[-1].replace('_', ' ')}" if s.done else ""))
     if not s.enabled:
         return Stop("off", "auto-recovery is off for this charger")
+    if s.made_inoperative:
+        return Stop("inoperative", "not tried: staff made it Inoperative (change availability); it is unavailable "
+                                   "on purpose")
     if s.session_running:
         return Stop("busy", "not tried further: a session is running on the charger (a reset would end it)")
     if not s.done and s.runs_today >= s.per_day:
@@ -48,6 +52,17 @@ def next_step(s: Situation) -> str | Stop:
         return Stop("gave_up", "status trigger, soft reset and hard reset did not bring the connector back; "
                                "someone must look at it on site")
     return STEPS[len(s.done)]
+
+
+def made_inoperative(commands: list[tuple[str, dict, str]], connector: int) -> bool:
+    """Whether the last availability command that the charger took, for this connector or the whole
+    charger, made it Inoperative. `commands`: (action, arguments, result status), most recent first,
+    from the action log."""
+    for action, arguments, status in commands:
+        if action == "change_availability" and status in ("Accepted", "Scheduled") and \
+                arguments.get("connector_number") in (0, connector):
+            return arguments.get("operative") is False
+    return False
 
 
 def command(step: str, connector: int) -> tuple[str, dict]:
