@@ -136,3 +136,30 @@ async def test_a_stuck_session_raises_an_alarm_that_the_next_session_clears(star
         assert f"session {tx} was stuck" in alarm.title
         await cp.start_transaction("CARD1", meter_start=200)
         await wait_for(lambda: _none_open(app))
+
+
+async def test_the_rounds_look_at_head_office_the_readers_and_local_lists(start_appliance, tmp_path):
+    from appliance.store import billing as billing_store
+    from appliance.store import local_lists as list_store
+
+    app = await start_appliance(make_settings(tmp_path / "d", head_office_alarm_after_s=0))
+    core = app.core
+    core.alarm_watch.slow_look_every_s = 0
+    await core.chargers.add("CP1", "ocpp1.6-json")
+    await core.db.write(billing_store.set_head_office, url="http://127.0.0.1:9/", failures=3, last_error="refused")
+    readers = [(1, "/dev/ttyUSB0", "unplugged", "/dev/ttyUSB0: no such device")]
+    core.alarm_watch.reader_states = lambda: readers
+    async with connect16(app.url, "CP1"):
+        charger = await core.chargers.require("CP1")
+        await core.db.write(list_store.save, charger.id, error="SendLocalList version 2: Rejected")
+        await core.alarm_watch.look()
+        kinds = {a.kind: a for a in await core.alarms.open()}
+        assert {"head_office_sync_failing", "reader_unplugged", "local_list_out_of_sync"} <= set(kinds)
+        assert "refused" in kinds["head_office_sync_failing"].detail
+        assert kinds["reader_unplugged"].title == "RFID reader /dev/ttyUSB0 is unplugged"
+        await core.db.write(billing_store.set_head_office, failures=0, last_error="")
+        readers[0] = (1, "/dev/ttyUSB0", "connected", "")
+        await core.db.write(list_store.save, charger.id, error="")
+        await core.alarm_watch.look()
+        left = {a.kind for a in await core.alarms.open()}
+        assert not left & {"head_office_sync_failing", "reader_unplugged", "local_list_out_of_sync"}
