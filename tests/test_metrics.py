@@ -66,7 +66,7 @@ async def test_figures_follow_the_depot(metered):
         assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
         running = samples(text)
         assert running[("appliance_chargers", (("registration", "accepted"), ("state", "online")))] == 1
-        assert running[("appliance_chargers", (("registration", "accepted"), ("state", "unavailable")))] == 1
+        assert running[("appliance_chargers", (("registration", "accepted"), ("state", "never_connected")))] == 1
         assert running[("appliance_chargers_connected", ())] == 1
         assert running[("appliance_sessions_active", ())] == 1
         assert running[("appliance_energy_delivered_wh_total", ())] == 3000

@@ -61,13 +61,16 @@ class Family:
     histograms: list[tuple[dict[str, str], Histogram]] = field(default_factory=list)
 
 
-async def collect(db: Database, stats: MessageStats, chargers: list[tuple[str, str]], connected: int) -> list[Family]:
-    """Every family: `chargers` is (registration, connection state) of each known charger."""
+async def collect(db: Database, stats: MessageStats, live_states: dict[str, str], connected: int) -> list[Family]:
+    """Every family; `live_states` is the connection state the server holds of a charger (newer than
+    the stored one, which is written every few seconds)."""
     figures = await db.read(store.figures)
-    by_state = Counter(chargers)
+    by_state = Counter((registration, live_states.get(identity, stored))
+                       for identity, registration, stored in figures.chargers)
     families = [
         Family("appliance_info", "gauge", "The appliance's version.", [({"version": __version__}, 1)]),
-        Family("appliance_chargers", "gauge", "Chargers known, by registration and connection state.",
+        Family("appliance_chargers", "gauge", "Chargers known, by registration and connection state (online, "
+               "temporarily_unavailable, unavailable, never_connected).",
                [({"registration": r, "state": s}, n) for (r, s), n in sorted(by_state.items())]),
         Family("appliance_chargers_connected", "gauge", "Chargers with a live connection (OCPP-J) or link (SOAP).",
                [({}, connected)]),

@@ -88,6 +88,7 @@ async def send_email(server: SmtpServer, to: str, subject: str, body: str, messa
 
 def _send_email_sync(server: SmtpServer, message: EmailMessage, timeout_s: float) -> str:
     context = ssl.create_default_context()
+    step = "connect"
     try:
         if server.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout_s, context=context)
@@ -97,7 +98,9 @@ def _send_email_sync(server: SmtpServer, message: EmailMessage, timeout_s: float
             if server.security == "starttls":
                 client.starttls(context=context)
             if server.user:
+                step = "login"
                 client.login(server.user, server.password)
+            step = "send"
             refused = client.send_message(message)
     except smtplib.SMTPRecipientsRefused as e:
         codes = [code for code, _ in e.recipients.values()]
@@ -115,6 +118,10 @@ def _send_email_sync(server: SmtpServer, message: EmailMessage, timeout_s: float
         raise DeliveryError(f"TLS with the mail server failed ({e.reason or e}); check --starttls/--tls/--plain "
                             "and the server's certificate") from None
     except (smtplib.SMTPException, OSError) as e:
+        if step == "login":  # some servers drop or stall a client whose login they refuse
+            raise DeliveryError(f"the mail server did not accept the login of {server.user} ({e.__class__.__name__}: "
+                                f"{e}); check notify_smtp_user and the password (appliance notify set --user NAME)"
+                                ) from None
         raise DeliveryError(f"the mail server {server.host}:{server.port} could not be reached "
                             f"({e.__class__.__name__}: {e})") from None
     if refused:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from appliance.store.models import Alarm, ChargeDetailRecord, Notification, Transaction
+from appliance.store.models import Alarm, ChargeDetailRecord, Charger, Notification, Transaction
 
 
 @dataclass(frozen=True)
 class Figures:
+    chargers: list[tuple[str, str, str]]  # identity, registration, connection state as last stored
     sessions_active: int
     energy_wh: int  # finished sessions' energy plus what running ones have delivered so far
     sync_unsent: int
@@ -31,4 +32,5 @@ def figures() -> Figures:
     notifications = dict(Notification.select(Notification.status, fn.COUNT(Notification.id))
                          .group_by(Notification.status).tuples())
     unsent = ChargeDetailRecord.select().where(ChargeDetailRecord.sent_at.is_null()).count()
-    return Figures(active.count(), int(finished_wh or 0) + max(0, int(running_wh or 0)), unsent, alarms, notifications)
+    chargers = list(Charger.select(Charger.identity, Charger.registration, Charger.connection_state).tuples())
+    return Figures(chargers, active.count(), int(finished_wh or 0) + max(0, int(running_wh or 0)), unsent, alarms, notifications)

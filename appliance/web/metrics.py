@@ -35,8 +35,8 @@ async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(status=401, text="the metrics token is needed: Authorization: Bearer TOKEN "
                                              "(the setting metrics_token, or 'appliance metrics token')",
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    chargers = [(live.registration, live.state) for live in list(core.chargers.live.values())]
-    families = await metrics.collect(core.db, core.commlog.stats, chargers, len(core.links.connected()))
+    live_states = {identity: live.state for identity, live in list(core.chargers.live.items())}
+    families = await metrics.collect(core.db, core.commlog.stats, live_states, len(core.links.connected()))
     return web.Response(body=metrics.render(families).encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
