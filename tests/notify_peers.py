@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 from email.message import EmailMessage
 
 from aiohttp import web
@@ -24,9 +25,12 @@ def free_port() -> int:
 class MailServer:
     """An SMTP server on 127.0.0.1:`port`, started with start(); `logins` are (user, password) tried."""
 
-    def __init__(self, port: int | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, port: int | None = None, users: dict[str, str] | None = None,
+                 starttls: ssl.SSLContext | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.port = port or free_port()
         self.users = users
+        self.starttls = starttls  # offered (and required) after EHLO
+        self.tls = tls  # TLS from the start
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.logins: list[tuple[str, str]] = []
@@ -34,14 +38,18 @@ class MailServer:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.tls else 'smtp'}://127.0.0.1:{self.port}"
 
     def start(self) -> "MailServer":
-        extra = {}
+        extra: dict = {}
+        if self.starttls is not None:
+            extra.update(tls_context=self.starttls, require_starttls=True)
+        if self.tls is not None:
+            extra.update(ssl_context=self.tls)
         if self.users is not None:
             # AUTH offered without TLS (loopback); not required, so a client that skips the login is refused
             # by no one: the tests look at `logins` instead.
-            extra = dict(authenticator=self._authenticate, auth_require_tls=False)
+            extra.update(authenticator=self._authenticate, auth_require_tls=False)
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **extra)
         self._controller.start()
         return self

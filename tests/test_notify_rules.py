@@ -94,7 +94,8 @@ def test_a_depot_wide_outage_is_one_message_naming_every_charger():
     ([note(1, severity="critical")], "depot-7: CRITICAL: Charger CP1 is offline"),
     ([note(1, "cleared")], "depot-7: cleared: Charger CP1 is offline"),
     ([note(1, "updated")], "depot-7: WARNING (update): Charger CP1 is offline"),
-    ([note(1), note(2, "cleared")], "depot-7: 2 alarm changes (1 raised, 1 cleared, worst warning): charger_offline x2"),
+    ([note(1), note(2, "cleared")],
+     "depot-7: 2 alarm changes (1 raised, 1 cleared, worst warning): charger_offline x2"),
     ([note(1, "cleared"), note(2, "cleared")], "depot-7: 2 alarm changes (2 cleared): charger_offline x2"),
 ])
 def test_subject_says_what_happened(notes, subject):
@@ -108,9 +109,9 @@ def test_times_are_shown_in_the_depots_zone_and_sent_in_utc():
 
 
 def summary_alarm(i: int, raised_h: float, cleared_h: float | None, severity: str = "warning") -> SummaryAlarm:
-    now = T0
+    cleared_at = None if cleared_h is None else T0 - dt.timedelta(hours=cleared_h)
     return SummaryAlarm(i, "charger_offline", severity, f"CP{i}", f"Charger CP{i} is offline",
-                        now - dt.timedelta(hours=raised_h), None if cleared_h is None else now - dt.timedelta(hours=cleared_h))
+                        T0 - dt.timedelta(hours=raised_h), cleared_at)
 
 
 @pytest.mark.parametrize("alarms, headline", [

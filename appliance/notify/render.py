@@ -147,7 +147,8 @@ def render_test(appliance: str, now: dt.datetime, zone: zoneinfo.ZoneInfo, asked
 
 def _summary_json(a: SummaryAlarm) -> dict[str, Any]:
     return {"alarm_id": a.alarm_id, "kind": a.kind, "severity": a.severity, "charger": a.identity,
-            "title": a.title, "raised_at": _utc(a.raised_at), "cleared_at": _utc(a.cleared_at) if a.cleared_at else None,
+            "title": a.title, "raised_at": _utc(a.raised_at),
+            "cleared_at": _utc(a.cleared_at) if a.cleared_at else None,
             "acknowledged_by": a.acknowledged_by or None}
 
 

@@ -33,4 +33,5 @@ def figures() -> Figures:
                          .group_by(Notification.status).tuples())
     unsent = ChargeDetailRecord.select().where(ChargeDetailRecord.sent_at.is_null()).count()
     chargers = list(Charger.select(Charger.identity, Charger.registration, Charger.connection_state).tuples())
-    return Figures(chargers, active.count(), int(finished_wh or 0) + max(0, int(running_wh or 0)), unsent, alarms, notifications)
+    return Figures(chargers, active.count(), int(finished_wh or 0) + max(0, int(running_wh or 0)), unsent, alarms,
+                   notifications)
