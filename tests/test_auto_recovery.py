@@ -33,8 +33,8 @@ async def test_the_steps_come_in_order_and_stop_when_the_connector_is_available(
     async with connect16(app.url, "CP1") as cp:
         await cp.status_notification(1, "Faulted", "GroundFailure")
         await wait_for(lambda: len(steps_received(cp)) == 2)
-        assert steps_received(cp) == [("TriggerMessage", {"requested_message": "StatusNotification", "connector_id": 1}),
-                                      ("Reset", {"type": "Soft"})]
+        trigger = ("TriggerMessage", {"requested_message": "StatusNotification", "connector_id": 1})
+        assert steps_received(cp) == [trigger, ("Reset", {"type": "Soft"})]
         await cp.status_notification(1, "Available")  # back after the soft reset
         alarm = await wait_for(lambda: alarm_saying(app, "reports well again after the soft reset"))
         alarm = await wait_for(lambda: _cleared(app, alarm.id))

@@ -39,8 +39,9 @@ async def alarm_list(core: Core, show_all: bool, kind: str | None, identity: str
     if as_json:
         print_records([r.as_json() for r in records], True, [])
         return
-    print_records([{**r.as_json(), "acknowledged": _ack(r.acknowledged_by), "raised_at": f"{r.raised_at:%Y-%m-%d %H:%M}",
-                    "state": "open" if r.is_open else "cleared"} for r in records], False,
+    print_records([{**r.as_json(), "acknowledged": _ack(r.acknowledged_by),
+                    "raised_at": f"{r.raised_at:%Y-%m-%d %H:%M}", "state": "open" if r.is_open else "cleared"}
+                   for r in records], False,
                   ["id", "severity", "state", "acknowledged", "raised_at", "title"])
 
 
@@ -66,4 +67,5 @@ async def alarm_show(core: Core, alarm_id: int, as_json: bool) -> None:
 async def alarm_ack(core: Core, alarm_id: int, note: str, by: str | None, as_json: bool) -> None:
     """Acknowledge an alarm: someone takes care of it (it stays open until its cause is gone)."""
     record = await core.alarms.acknowledge(alarm_id, by or os_user(), note)
-    print_result(record.as_json(), as_json, f"alarm {record.id} acknowledged by {record.acknowledged_by}: {record.title}")
+    print_result(record.as_json(), as_json,
+                 f"alarm {record.id} acknowledged by {record.acknowledged_by}: {record.title}")

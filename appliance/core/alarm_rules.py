@@ -106,7 +106,8 @@ def unavailable(identity: str, connector: int, status: str, for_s: float, after_
     """A connector stuck Unavailable for `after_s` (auto-recovery's other trigger)."""
     if status != "Unavailable" or connector == 0 or for_s < after_s:
         return None
-    return Wanted(CONNECTOR_UNAVAILABLE, WARNING, identity, connector, f"{identity} connector {connector} is unavailable",
+    return Wanted(CONNECTOR_UNAVAILABLE, WARNING, identity, connector,
+                  f"{identity} connector {connector} is unavailable",
                   f"it has reported Unavailable for {duration(for_s)}; nobody can charge there.")
 
 

@@ -146,7 +146,8 @@ class AlarmWatch:
     async def _look_unavailable(self, mono: float) -> None:
         # Raised once, cleared by the connector's next status (not here: a restart forgets since when).
         for key, since in list(self.unavailable_since.items()):
-            wanted = rules.unavailable(*key, "Unavailable", mono - since, self.settings.auto_recovery_unavailable_after_s)
+            wanted = rules.unavailable(*key, "Unavailable", mono - since,
+                                       self.settings.auto_recovery_unavailable_after_s)
             if wanted is not None and key not in self._unavailable_raised:
                 self._unavailable_raised.add(key)
                 await self.alarms.want(wanted)

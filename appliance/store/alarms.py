@@ -92,7 +92,8 @@ def clear(kind: str, identity: str, connector_number: int, reason: str, now: dt.
     found = Alarm.get_or_none(Alarm.open_key == open_key(kind, identity, connector_number))
     if found is None:
         return None
-    found.cleared_at, found.updated_at, found.cleared_reason, found.open_key = to_db(now), to_db(now), reason[:200], None
+    found.cleared_at = found.updated_at = to_db(now)
+    found.cleared_reason, found.open_key = reason[:200], None
     found.save()
     return _record(found)
 

@@ -78,6 +78,7 @@ async def update_maintenance(request: web.Request) -> web.Response:
 async def add_note(request: web.Request) -> web.Response:
     """Body: {"text": "...", "inspection": false, "by": "who"}."""
     data = await body(request)
-    note = await core_of(request).maintenance.add_note(request.match_info["identity"], actor_of(request, data.get("by")),
-                                                       str(data.get("text") or ""), bool(data.get("inspection")))
+    note = await core_of(request).maintenance.add_note(
+        request.match_info["identity"], actor_of(request, data.get("by")), str(data.get("text") or ""),
+        bool(data.get("inspection")))
     return reply(note, status=201)

@@ -110,7 +110,8 @@ async def change_auto_recovery(request: web.Request) -> web.Response:
     await _maintenance_change(request, identity, auto_recovery=on)
     raise redirect(_charger_url(identity, "maintenance"),
                    f"Auto-recovery is {'on' if on else 'off'} for {identity}." + (
-                       " A faulted connector gets a status trigger, then a soft reset, then a hard reset." if on else ""))
+                       " A faulted connector gets a status trigger, then a soft reset, then a hard reset."
+                       if on else ""))
 
 
 @routes.post("/chargers/{identity}/notes")
