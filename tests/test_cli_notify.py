@@ -71,6 +71,16 @@ def test_what_is_stored_wins_over_the_config_file_until_reset(run, data_dir):
     assert "file@depot.example" in output and "within 30 s" in output
 
 
+def test_a_webhooks_key_is_never_shown(run):
+    result = run("notify", "set", "--webhook", "https://chat.example/services/T01/B02/KEY0123456789",
+                 "--webhook", "https://hooks.example/alarm?token=KEY9876543210")
+    assert result.exit_code == 0, result.output
+    for output in (result.output, run("notify", "show").output, run("notify", "show", "--json").output):
+        assert "KEY" not in output
+    assert "https://chat.example/services/*** (webhook)" in result.output
+    assert "https://hooks.example/alarm?*** (webhook)" in result.output
+
+
 def test_the_password_is_read_from_standard_input_and_never_shown(run):
     result = run("notify", "set", "--smtp", "smtp://mail.depot.example", "--user", "alarms", input="pa55-word\n")
     assert result.exit_code == 0, result.output

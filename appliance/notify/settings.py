@@ -93,6 +93,9 @@ def effective(settings: Settings, stored: dict[str, str]) -> NotifyConfig:
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL as it may be shown or logged: a query string (where services put their keys) masked."""
+    """A webhook URL as it may be shown or logged: services put their keys in the query string or in the
+    path (chat webhooks: /services/T0/B0/KEY), so both are masked past the path's first part."""
     parts = urlsplit(url)
-    return url if not parts.query else url.replace(parts.query, "***", 1)
+    first, _, rest = parts.path.lstrip("/").partition("/")
+    path = f"/{first}" + ("/***" if rest else "") if first else parts.path
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}" + ("?***" if parts.query else "")
