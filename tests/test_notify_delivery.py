@@ -224,3 +224,9 @@ async def _failed(appliance):
 async def _sent(appliance):
     state = await queue(appliance)
     return state.sent and not state.pending and not state.collecting
+
+
+async def test_the_api_test_with_nobody_to_tell_says_so(tmp_path, start_appliance):
+    appliance = await start_appliance(notify_settings(tmp_path, notify_to=""))
+    status, answer = await appliance.api("POST", "/api/v1/notify/test", {})
+    assert status == 400 and "no recipients are configured" in answer["error"]

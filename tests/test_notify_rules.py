@@ -182,3 +182,15 @@ def test_bad_smtp_url_says_what_to_write(url, says):
     with pytest.raises(ValueError) as caught:
         parse_smtp_url(url, "starttls")
     assert says in str(caught.value)
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(["raised", "cleared", "updated"]),
+                          st.sampled_from(rules.KINDS), st.sampled_from(rules.SEVERITIES)), min_size=1, max_size=60))
+def test_a_batch_carries_every_change_once_and_counts_them(changes):
+    notes = [AlarmNote(i, kind, severity, f"CP{i}", f"alarm {i}", "", change, T0 + dt.timedelta(seconds=second))
+             for i, (second, change, kind, severity) in enumerate(changes)]
+    message = render_batch(notes, BERLIN, "depot-7", T0, 1)
+    assert sorted(a["alarm_id"] for a in message.payload["alarms"]) == list(range(len(notes)))
+    if len(notes) > 1:
+        assert message.subject.startswith(f"depot-7: {len(notes)} alarm changes (")
+    assert all(f"alarm {i}" in message.body for i in range(len(notes)))
