@@ -163,3 +163,29 @@ async def test_the_rounds_look_at_head_office_the_readers_and_local_lists(start_
         await core.alarm_watch.look()
         left = {a.kind for a in await core.alarms.open()}
         assert not left & {"head_office_sync_failing", "reader_unplugged", "local_list_out_of_sync"}
+
+
+async def test_load_managements_flag_raises_an_alarm_per_evse_until_it_is_cleared(appliance):
+    from appliance.core.events import ChargerReported
+
+    core = appliance.core
+    core.bus.publish(ChargerReported("CP1", "load_limit_ignores",
+                                     "EVSE 2: drew 31.0 A on L1 against a limit of 16.0 A"))
+    core.bus.publish(ChargerReported("CP1", "load_limit_rejects", "EVSE 1: answered Rejected"))
+    await core.bus.drain()
+    found = {a.connector_number: a for a in await core.alarms.open("CP1")}
+    assert found[2].title == "CP1 EVSE 2 ignores its charging limits" and "31.0 A" in found[2].detail
+    assert found[1].title == "CP1 EVSE 1 refuses its charging limits"
+    core.bus.publish(ChargerReported("CP1", "load_limit_cleared", "EVSE 2: trusted again"))
+    await core.bus.drain()
+    assert [a.connector_number for a in await core.alarms.open("CP1")] == [1]  # EVSE 1 is still flagged
+
+
+def test_the_live_view_tells_alarm_changes():
+    from appliance.web.ui.live import describe
+
+    line = describe(AlarmChanged(7, "connector_faulted", "critical", "CP1", "CP1 connector 1 is faulted", "", "raised"))
+    assert (line.kind, line.identity, line.severity) == ("alarm", "CP1", "fault")
+    assert line.text == "alarm 7 raised: CP1 connector 1 is faulted"
+    line = describe(AlarmChanged(8, "disk_filling", "warning", None, "the disk is filling", "", "cleared"))
+    assert (line.identity, line.severity) == ("", "ok")

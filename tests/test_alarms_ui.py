@@ -22,6 +22,7 @@ async def test_the_dashboard_shows_open_alarms_and_the_alarm_page_takes_an_ackno
     alarm = await faulted_alarm(appliance)
     status, page = await staff.get("/")
     assert status == 200 and f'href="/alarms/{alarm.id}"' in page
+    assert 'data-live-src="/dashboard/alarms" data-live-on="alarm"' in page  # refreshed when an alarm changes
     assert "CP1 connector 1 is faulted (GroundFailure)" in text_of(page)
     status, fragment = await staff.get("/dashboard/alarms")  # what the live view fetches on an alarm event
     assert status == 200 and "CP1 connector 1 is faulted" in text_of(fragment)

@@ -118,9 +118,11 @@ def stuck(identity: str, connector: int, transaction_id: int, silent_for_s: floa
                   "last meter reading. Check the charger's meter values and the session's energy.")
 
 
-def profile_ignored(identity: str, summary: str, rejects: bool) -> Wanted:
+def profile_ignored(identity: str, evse: int, summary: str, rejects: bool) -> Wanted:
+    """Load management flagged an EVSE (kept where a connector would be) as ignoring its limits, or
+    refusing them."""
     what = "refuses" if rejects else "ignores"
-    return Wanted(PROFILE_IGNORED, WARNING, identity, 0, f"{identity} {what} its charging limits",
+    return Wanted(PROFILE_IGNORED, WARNING, identity, evse, f"{identity} EVSE {evse} {what} its charging limits",
                   f"load management: {summary}. It is counted at its maximum, which leaves less for the other "
                   "chargers on its circuit. Update its firmware or check its smart-charging settings, then clear "
                   "the flag on the load management page.")

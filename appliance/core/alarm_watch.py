@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import shutil
 import time
 from typing import Callable, Iterable
@@ -29,6 +30,7 @@ from appliance.store.storage_faults import FULL
 log = logging.getLogger(__name__)
 
 OFFLINE_KINDS = (rules.CHARGER_OFFLINE, rules.CHARGER_OFFLINE_LONG_TERM)
+EVSE_REPORT = re.compile(r"EVSE (\d+):")
 SLOW_LOOK_EVERY_S = 60.0  # inspections, local lists, disk: they change slowly; the reads are not free
 
 # (number, device, state, detail) of each of the server's RFID readers; the server sets the source.
@@ -108,11 +110,14 @@ class AlarmWatch:
                                 f"session {event.transaction_id} started on the connector")
 
     async def _on_report(self, event: ev.ChargerReported) -> None:
+        # Load management's reports name the EVSE first: "EVSE 2: drew 31.0 A on L1 against ..." (dlm/controller.py).
+        found = EVSE_REPORT.match(event.summary)
+        evse = int(found.group(1)) if found else 0
         if event.kind in ("load_limit_ignores", "load_limit_rejects"):
-            await self.alarms.want(rules.profile_ignored(event.identity, event.summary,
+            await self.alarms.want(rules.profile_ignored(event.identity, evse, event.summary,
                                                          event.kind == "load_limit_rejects"))
         elif event.kind == "load_limit_cleared":
-            await self.alarms.clear(rules.PROFILE_IGNORED, event.identity, 0, "load management trusts it again")
+            await self.alarms.clear(rules.PROFILE_IGNORED, event.identity, evse, "load management trusts it again")
 
     # -- the supervision round --------------------------------------------------------------------
 

@@ -200,6 +200,8 @@ class LoadController:
                 state.epoch += 1
                 if clear_flags and state.flag:
                     state.flag, state.flag_detail, state.flagged_at = "", "", None
+                    self.core.bus.publish(ev.ChargerReported(identity, "load_limit_cleared",
+                                                             f"EVSE {key[1]}: trusted again after a reboot"))
                 state.dirty = True
         self._dirty.set()
 
