@@ -20,6 +20,7 @@ from appliance.core.clock_watch import ClockWatch
 from appliance.core.reactions import subscribe_reactions
 from appliance.core.services import open_core, supervise_forever
 from appliance.dlm.controller import LoadController
+from appliance.notify.notifier import Notifier
 from appliance.ocpp15_soap.cs_models import OCPP15
 from appliance.ocpp15_soap.link import Ocpp15SoapLink
 from appliance.ocpp15_soap.links import SoapLinks
@@ -32,9 +33,11 @@ from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.reader_service import ReaderService, parse_readers
 from appliance.rfid_reader.id_format import parse_form
 from appliance.sync.head_office import HeadOfficeSync
-from appliance.web import api, billing_api, circuits_api
+from appliance.web import alarms_api, api, billing_api, circuits_api
 from appliance.web.keys import CORE, DLM, READERS, SYNC
 from appliance.web.middleware import api_token_auth, client_and_limits, errors
+from appliance.web import metrics as metrics_page, notify_api
+from appliance.web.keys import NOTIFIER
 from appliance.web.ui import setup_ui
 from appliance.web.ui.auth import staff_auth
 from appliance.web.ui.live import LIVE, LiveHub
@@ -75,6 +78,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_core_ctx(settings))
     app.on_shutdown.append(_close_charger_sockets)
     app.router.add_get("/healthz", healthz)
+    app.router.add_routes(metrics_page.routes)
+    app.router.add_routes(notify_api.routes)
     app.router.add_get("/ocpp/{charger_id}", _ocppj_handler)
     for path in SOAP_VERSIONS:
         app.router.add_route("POST", path, _soap_handler)
@@ -82,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(api.routes)
     app.router.add_routes(circuits_api.routes)
     app.router.add_routes(billing_api.routes)
+    app.router.add_routes(alarms_api.routes)
     setup_ui(app)
     return app
 
@@ -95,6 +101,12 @@ def _core_ctx(settings: Settings):
         app[OCPPJ] = OcppJEndpoint(core, {"ocpp2.0.1": Ocpp201Session, "ocpp1.6": Ocpp16JsonSession})
         app[SOAP] = {path: SoapEndpoint(core, version) for path, version in SOAP_VERSIONS.items()}
         subscribe_reactions(core)
+        # Before anything can raise an alarm: alarms from here on are queued (the worker, started below,
+        # also sends what an earlier run left in the queue).
+        app[NOTIFIER] = Notifier(core.db, core.bus, settings)
+        app[NOTIFIER].subscribe()
+        core.alarm_watch.subscribe()
+        core.recovery.subscribe()
         if settings.local_list_sync:
             core.local_lists.subscribe()
         await core.chargers.load()
@@ -102,6 +114,8 @@ def _core_ctx(settings: Settings):
         await core.journal.start_tail()
         readers = app[READERS] = ReaderService(parse_readers(settings.rfid_readers), parse_form(settings.rfid_id_form))
         readers.start()
+        core.alarm_watch.reader_states = lambda: [(number, device, status.state, status.detail)
+                                                  for number, (device, status) in enumerate(readers.statuses.items(), 1)]
         if settings.load_management:
             dlm = app[DLM] = LoadController(core, settings)
             await dlm.start()
@@ -120,6 +134,7 @@ def _core_ctx(settings: Settings):
         tasks = [asyncio.create_task(supervise_forever(core), name="supervisor"),
                  asyncio.create_task(core.journal.tail_forever(), name="journal-tail"),
                  asyncio.create_task(clocks.watch_forever(), name="clock-watch")]
+        tasks.append(asyncio.create_task(app[NOTIFIER].run_forever(), name="notifier"))
         yield
         scheduler.shutdown(wait=False)
         for task in tasks:
@@ -129,6 +144,7 @@ def _core_ctx(settings: Settings):
                 await task
         await app[OCPPJ].close_all()
         await readers.stop()
+        await core.recovery.close()
         if DLM in app:
             await app[DLM].close()
         await core.chargers.flush_contacts()

@@ -55,11 +55,20 @@ class Settings:
     )
     heartbeat_interval_s: int = _setting(300, "heartbeat interval given to chargers", "s")
     pending_retry_interval_s: int = _setting(60, "boot retry interval given to pending chargers", "s")
+    offline_after_s: float = _setting(
+        120.0, "silence beyond the heartbeat interval after which a charger counts as temporarily unavailable; a "
+        "charger out of contact this long (connection lost, or silent) raises the alarm charger_offline", "s"
+    )
+    offline_long_term_after_s: float = _setting(
+        300.0, "silence beyond the heartbeat interval after which a charger counts as unavailable (long-term) and "
+        "raises the alarm charger_offline_long_term", "s"
+    )
     temporarily_unavailable_after_s: float = _setting(
-        120.0, "silence beyond the heartbeat interval after which a charger counts as temporarily unavailable", "s"
+        None, "the old name of offline_after_s, still read (offline_after_s wins when both are set)", "s"
     )
     unavailable_after_s: float = _setting(
-        300.0, "silence beyond the heartbeat interval after which a charger counts as unavailable (long-term)", "s"
+        None, "the old name of offline_long_term_after_s, still read (offline_long_term_after_s wins when both "
+        "are set)", "s"
     )
     stuck_transaction_after_s: float = _setting(
         86400.0, "a transaction with no meter values for this long is finished as stuck", "s"
@@ -113,6 +122,30 @@ class Settings:
     ui_lockout_failures: int = _setting(5, "wrong passwords in a row that lock a web UI account")
     ui_lockout_s: float = _setting(900.0, "how long a locked web UI account stays locked (an admin can unlock it)", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
+    # -- alarms, auto-recovery, maintenance (README: Alarms) --
+    head_office_alarm_after_s: float = _setting(
+        3600.0, "head office failing (charge detail records not taken) for this long raises the alarm "
+        "head_office_sync_failing", "s")
+    disk_alarm_free_percent: float = _setting(
+        10.0, "free space on the data directory's disk below this share raises the alarm disk_filling (critical "
+        "once the disk is full)", "%")
+    inspection_interval_days: int = _setting(
+        365, "a charger's periodic inspection is due this long after the last one (or its installation); a "
+        "charger's own interval overrides it", "days")
+    inspection_lead_days: int = _setting(
+        14, "the alarm inspection_due is raised this long before a charger's inspection is due", "days")
+    auto_recovery_unavailable_after_s: float = _setting(
+        600.0, "a connector Unavailable this long (without staff having made it so) counts as stuck: auto-recovery "
+        "starts on a charger that has it on", "s")
+    auto_recovery_trigger_wait_s: float = _setting(
+        60.0, "auto-recovery: how long to wait for the charger to report its connector well after asking it for "
+        "its status, before a soft reset", "s")
+    auto_recovery_reset_wait_s: float = _setting(
+        300.0, "auto-recovery: how long to wait for the connector to recover after a soft reset, before a hard "
+        "reset (and after that, before giving up)", "s")
+    auto_recovery_per_day: int = _setting(
+        3, "auto-recovery runs one charger may have in 24 hours; beyond, its alarm says so and staff must act",
+        "runs")
     # -- who may reach the appliance (SECURITY.md) --
     charger_networks: str = _setting(
         "", "networks chargers may connect from: NETWORK,... for every charger, ID=NETWORK for one charger (which "
@@ -145,6 +178,27 @@ class Settings:
     charger_message_burst: int = _setting(
         500, "messages a charger may send at once before charger_messages_per_s applies (a queue replayed after an "
         "outage)")
+    # -- notifications and metrics (README: Notifications, Metrics); `appliance notify set` wins over these --
+    notify_smtp: str = _setting("", "mail server for alarm e-mails: smtp://HOST[:PORT] (smtps://HOST[:PORT]: TLS from "
+                                    "the start); empty: no e-mail")
+    notify_smtp_security: str = _setting("starttls", "how the connection to the mail server is secured (plain: only "
+                                                     "on a network you trust)", choices=("starttls", "tls", "plain"))
+    notify_smtp_user: str = _setting("", "login at the mail server; empty: none")
+    notify_smtp_password: str = _setting("", "password of notify_smtp_user (never logged, masked where shown)")
+    notify_from: str = _setting("", "From address of alarm e-mails; empty: depot-appliance@ the box's host name")
+    notify_to: str = _setting("", "who gets alarm e-mails: ADDRESS[;severity=LEVEL][;kinds=KIND+KIND],... (without "
+                                  "them: warning and critical alarms of every kind)")
+    notify_webhook: str = _setting("", "webhooks that get alarms as a JSON POST: URL[;severity=LEVEL][;kinds=KIND+KIND],"
+                                       "... (README: Notifications, the JSON)")
+    notify_batch_s: float = _setting(60.0, "alarms within this long of a recipient's first one go out as one message "
+                                           "(a depot-wide outage: one message, not hundreds)", "s")
+    notify_daily_summary_at: str = _setting("", "time of day (HH:MM, the depot's time zone) every recipient gets a "
+                                                "summary of the last 24 hours' alarms; empty: none")
+    notify_timeout_s: float = _setting(30.0, "how long a mail server or webhook has to take a message", "s")
+    notify_retry_max_s: float = _setting(1800.0, "longest wait between two attempts to deliver a notification (the "
+                                                 "wait doubles from 30 s up to this while a server is down)", "s")
+    metrics: bool = _setting(False, "serve /metrics (Prometheus text format) to holders of the metrics token; off: 404")
+    metrics_token: str = _setting("", "bearer token /metrics asks for; empty: the one 'appliance metrics token' made")
 
     @property
     def database_path(self) -> Path:
@@ -163,6 +217,10 @@ class Settings:
     def server_state_path(self) -> Path:
         """Where a running server says how to reach it; the CLI's live commands read it."""
         return self.data_dir / "server.json"
+
+
+# Settings that were renamed: old name -> new name.
+RENAMED = {"temporarily_unavailable_after_s": "offline_after_s", "unavailable_after_s": "offline_long_term_after_s"}
 
 
 def describe() -> list[tuple[str, str, Any, str, str]]:
@@ -192,7 +250,15 @@ def load_settings(
     for name, value in overrides.items():
         values[name] = (value, f"--{name.replace('_', '-')}")
     values.setdefault("data_dir", (default_data_dir(), "default"))
+    for old_name, name in RENAMED.items():  # an old name still works unless the new one is given too
+        if old_name in values:
+            values.setdefault(name, values[old_name])
     return Settings(**{name: _coerce(name, value, source) for name, (value, source) in values.items()})
+
+
+def parse_setting(name: str, value: Any, source: str) -> Any:
+    """One setting's value checked and converted as if it came from `source` (a command that stores it)."""
+    return _coerce(name, value, source)
 
 
 def _env_path(environ: Mapping[str, str], name: str) -> Path | None:
@@ -280,6 +346,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
         try:
             (ChargerNetworks.parse if name == "charger_networks" else parse_networks)(value)
+        except ValueError as e:
+            raise SettingsError(f"setting {name} (from {source}): {e}") from None
+    if name.startswith("notify_") and value:
+        from appliance.notify.settings import check_setting
+
+        try:
+            check_setting(name, value)
         except ValueError as e:
             raise SettingsError(f"setting {name} (from {source}): {e}") from None
     if name == "backups_keep" and value < 1:

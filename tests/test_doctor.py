@@ -36,7 +36,7 @@ from tests.test_cli_live import ServerProcess, cli_run, must
 from tests.virtual_charger import connect16
 
 CHECK_NAMES = ["database", "disk", "time-sync", "clock", "ports", "readers", "certificates", "head-office", "outbox",
-               "chargers"]
+               "chargers", "notifications"]
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_a_fresh_data_directory_is_reported_and_left_as_it_was(tmp_path, port):
     assert checks["database"]["status"] == "warning"
     assert checks["database"]["summary"] == f"no database at {data_dir / 'appliance.sqlite3'}"
     assert "first start" in checks["database"]["action"]
-    for name in ("clock", "head-office", "outbox", "chargers"):
+    for name in ("clock", "head-office", "outbox", "chargers", "notifications"):
         assert checks[name] == {"name": name, "status": "skipped", "summary": "no database (see the database check)",
                                 "action": ""}
     assert checks["ports"]["status"] == "ok" and "free" in checks["ports"]["summary"]

@@ -13,10 +13,12 @@ from appliance.build_info import version_text
 from appliance.cli_output import print_result
 from appliance.config import Settings, SettingsError, load_settings
 from appliance.core.accounts import AccountError
+from appliance.core.alarms import AlarmError
 from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
+from appliance.core.maintenance import MaintenanceError
 from appliance.core.services import open_core
 from appliance.core.tokens import TokenError
 from appliance.core.users import UserGroupError
@@ -24,7 +26,7 @@ from appliance.live_client import LiveClient, LiveError
 from appliance.store.database import StoreError
 from appliance.store.migrations import SchemaTooNewError
 
-USER_ERRORS = (AccountError, BillingError, ChargerError, PlanError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, StoreError,
+USER_ERRORS = (AccountError, AlarmError, MaintenanceError, BillingError, ChargerError, PlanError, UserGroupError, CommandError, TokenError, SettingsError, SchemaTooNewError, StoreError,
                LiveError)
 
 

@@ -71,6 +71,8 @@ def _shown(name: str, value) -> str:
         from appliance.store.dialect import redact
 
         return redact(value)
+    if name in ("notify_smtp_password", "metrics_token"):  # secrets: only whether they are set
+        return "******** (set)" if value else ""
     return str(value)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 
 from appliance.core import events as ev
+from appliance.core.metrics import MessageStats
 from appliance.store import logs as store
 from appliance.store.database import Database
 
@@ -34,8 +35,10 @@ class CommLog:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.size = store.CommLogSize()  # measured at the first prune, then kept up to date
+        self.stats = MessageStats()  # every message passes here: /metrics counts them here
 
     def record(self, identity: str, direction: str, message: str) -> None:
+        self.stats.count(direction)
         self.db.append_rows(store.INSERT_COMMLOG, store.commlog_row(identity, direction, ev.utcnow(),
                                                                     mask_secrets(message)))
 

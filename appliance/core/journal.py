@@ -20,7 +20,7 @@ from appliance.store.database import Database, is_constraint_error
 log = logging.getLogger(__name__)
 
 _KINDS = {"charger": ev.ChargerChanged, "tag": ev.TagChanged, "user_group": ev.UserGroupChanged,
-          "load_plan": ev.LoadPlanChanged}
+          "load_plan": ev.LoadPlanChanged, "alarm": ev.AlarmChanged}
 
 
 class Journal:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from appliance.config import Settings
 from appliance.core.accounts import StaffAccounts
+from appliance.core.alarm_watch import AlarmWatch
+from appliance.core.alarms import Alarms
 from appliance.core.billing import Billing
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.circuits import Circuits
@@ -20,6 +22,8 @@ from appliance.core.events import EventBus
 from appliance.core.journal import Journal
 from appliance.core.link import LinkRegistry
 from appliance.core.local_lists import LocalLists
+from appliance.core.maintenance import Maintenance
+from appliance.core.recovery import AutoRecovery
 from appliance.core.reports import ChargerReports
 from appliance.core.tokens import ApiTokens
 from appliance.core.transactions import TransactionService
@@ -50,6 +54,10 @@ class Core:
     circuits: Circuits
     billing: Billing
     accounts: StaffAccounts
+    alarms: Alarms
+    alarm_watch: AlarmWatch  # the server subscribes it and looks every supervision round
+    maintenance: Maintenance
+    recovery: AutoRecovery  # the server subscribes it
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -77,6 +85,7 @@ def open_core(settings: Settings) -> Core:
     transactions = TransactionService(db, bus, chargers)
     billing = Billing(db, settings)
     transactions.finished_sync.append(billing.finish_sync)
+    alarms = Alarms(db, bus, journal)
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=transactions, users=UserGroup(db, bus, journal), links=links,
@@ -86,7 +95,9 @@ def open_core(settings: Settings) -> Core:
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
         reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
         circuits=Circuits(db, bus, journal), billing=billing,
-        accounts=StaffAccounts(db, settings),
+        accounts=StaffAccounts(db, settings), alarms=alarms,
+        alarm_watch=AlarmWatch(alarms, db, bus, chargers, settings), maintenance=Maintenance(db, settings),
+        recovery=AutoRecovery(db, bus, alarms, commands, transactions, settings),
     )
 
 
@@ -114,14 +125,14 @@ def _back_up_before_upgrade(db: Database, settings: Settings) -> None:
 
 
 async def supervise_forever(core: Core) -> None:
-    """Connection states, contact times, stuck transactions and log pruning, on one timer."""
+    """Connection states, contact times, stuck transactions, log pruning and alarms, on one timer."""
     s = core.settings
     ticks_per_prune = max(1, int(600 / max(s.supervision_interval_s, 0.1)))
     tick = 0
     while True:
         await asyncio.sleep(s.supervision_interval_s)
         try:
-            core.chargers.supervise(s.temporarily_unavailable_after_s, s.unavailable_after_s)
+            core.chargers.supervise(s.offline_after_s, s.offline_long_term_after_s)
             await core.chargers.flush_contacts()
             await core.transactions.finish_stuck(dt.timedelta(seconds=s.stuck_transaction_after_s))
             if tick % ticks_per_prune == 0:
@@ -130,4 +141,8 @@ async def supervise_forever(core: Core) -> None:
                 await core.accounts.prune_sessions()
         except Exception:
             log.exception("supervision round failed")
+        try:  # on its own: a failing look (the disk full, say) must not stop the rest of the round
+            await core.alarm_watch.look()
+        except Exception:
+            log.exception("looking for alarms failed")
         tick += 1

@@ -10,6 +10,7 @@ from appliance.diagnostics.clock import check_clock, check_time_sync
 from appliance.diagnostics.database import check_database
 from appliance.diagnostics.disk import check_disk
 from appliance.diagnostics.head_office import check_head_office, check_outbox
+from appliance.diagnostics.notifications import check_notifications
 from appliance.diagnostics.ports import check_ports
 from appliance.diagnostics.readers import check_readers
 from appliance.diagnostics.verdict import FAIL, OK, SKIPPED, WARNING, Context, Verdict, worst
@@ -18,7 +19,7 @@ __all__ = ["CHECKS", "FAIL", "OK", "SKIPPED", "WARNING", "Verdict", "run_checks"
 
 # In the order a technician reads them: the box, then the service, then what it talks to.
 CHECKS = [check_database, check_disk, check_time_sync, check_clock, check_ports, check_readers, check_certificates,
-          check_head_office, check_outbox, check_chargers]
+          check_head_office, check_outbox, check_chargers, check_notifications]
 
 
 def run_checks(settings: Settings, timeout_s: float = 5.0, full: bool = False) -> list[Verdict]:

@@ -17,7 +17,7 @@ def check_chargers(context: Context) -> Verdict:
     settings = context.settings
     # The server's own rule (core.chargers.supervise): an idle charger is silent for a heartbeat
     # interval, and only silence beyond that makes it unavailable.
-    allowed_s = settings.heartbeat_interval_s + settings.unavailable_after_s
+    allowed_s = settings.heartbeat_interval_s + settings.offline_long_term_after_s
     silent = store.silent_chargers(context.database(), context.now - dt.timedelta(seconds=allowed_s))
     if not silent:
         return Verdict(NAME, OK, f"every accepted charger was heard from within {age_text(allowed_s)}")

@@ -200,6 +200,8 @@ class LoadController:
                 state.epoch += 1
                 if clear_flags and state.flag:
                     state.flag, state.flag_detail, state.flagged_at = "", "", None
+                    self.core.bus.publish(ev.ChargerReported(identity, "load_limit_cleared",
+                                                             f"EVSE {key[1]}: trusted again after a reboot"))
                 state.dirty = True
         self._dirty.set()
 
@@ -253,6 +255,8 @@ class LoadController:
                 state.flag, state.flag_detail, state.flagged_at, state.dirty = "", "", None, True
                 state.tx_a = state.default_a = None
                 cleared += 1
+                self.core.bus.publish(ev.ChargerReported(identity, "load_limit_cleared",
+                                                         f"EVSE {key[1]}: trusted again"))
         self._dirty.set()
         return cleared
 

@@ -10,6 +10,7 @@ is answered with a SOAP 1.2 Fault (written by spyne), never a traceback.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -89,6 +90,7 @@ class SoapEndpoint:
         except SoapFault as fault:
             return self._fault(ctx, refusal or fault, addressing)
         await admit_request(request, self.core, identity, self.version.protocol)
+        received = time.perf_counter()
         self.core.commlog.record(identity, "in", body.decode("utf-8", "replace"))
         self.core.chargers.touch(identity)
         try:
@@ -107,6 +109,7 @@ class SoapEndpoint:
             log.info("%s: SOAP request refused: %s (%s)", identity, fault.reason, fault.subcode)
             out, status = self.bridge.fault(ctx, fault, addressing), fault.http_status
         self.core.commlog.record(identity, "out", out.decode("utf-8", "replace"))
+        self.core.commlog.stats.observe_answer("soap", time.perf_counter() - received)
         return _soap_response(out, status)
 
     async def _process(self, identity: str, operation: str, request_object: Any, addressing: Addressing) -> Any:

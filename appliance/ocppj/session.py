@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -91,6 +92,7 @@ class OcppJSession(ChargePoint):
         return msg
 
     async def _dispatch(self, msg: Call) -> None:
+        received = time.perf_counter()
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:
             kind = "not_supported" if msg.action in self._known_actions else "not_implemented"
@@ -119,6 +121,7 @@ class OcppJSession(ChargePoint):
         if self.validate_responses:
             frames.validate(self.ocpp_version, msg.action, payload, msg.unique_id, request=False)
         await self._send(CallResult(msg.unique_id, payload, msg.action).to_json())
+        self.core.commlog.stats.observe_answer("ocpp-j", time.perf_counter() - received)
         if "_after_action" in handlers:  # what to do once the charger has its answer (may call it back)
             task = asyncio.create_task(self._after(msg.action, handlers["_after_action"], arguments))
             self._after_tasks.add(task)

@@ -134,6 +134,28 @@ def outbox(conn: sqlite3.Connection) -> tuple[int, dt.datetime | None]:
 
 
 @dataclass(frozen=True)
+class NotificationQueue:
+    stored_settings: dict[str, str]  # what `appliance notify set` stored (the password among them: not shown)
+    failing: int  # waiting after a failed attempt
+    oldest_failing_at: dt.datetime | None
+    last_error: str
+    refused: int  # refused for good (kept 30 days)
+
+
+def notification_queue(conn: sqlite3.Connection) -> NotificationQueue | None:
+    """How the notification queue stands, or None before the schema has it."""
+    if not has_table(conn, "notification"):
+        return None
+    stored = dict(conn.execute("SELECT name, value FROM stored_setting").fetchall())
+    failing, oldest = conn.execute("SELECT count(*), min(created_at) FROM notification "
+                                   "WHERE status = 'pending' AND attempts > 0").fetchone()
+    row = conn.execute("SELECT last_error FROM notification WHERE last_error <> '' AND status IN ('pending', 'failed') "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    refused = conn.execute("SELECT count(*) FROM notification WHERE status = 'failed'").fetchone()[0]
+    return NotificationQueue(stored, failing, from_db(oldest), row[0] if row else "", refused)
+
+
+@dataclass(frozen=True)
 class SilentCharger:
     identity: str
     last_contact_at: dt.datetime | None  # None: never connected

@@ -106,6 +106,14 @@ def _v12_longer_auth_statuses(db: Database) -> None:
                        for field in (models.Transaction.auth_status, models.Transaction.stop_auth_status)])
 
 
+def _v13_alarms_and_maintenance(db: Database) -> None:
+    db.create_tables([models.Alarm, models.ChargerMaintenance, models.MaintenanceNote, models.RecoveryAttempt])
+
+
+def _v14_notifications(db: Database) -> None:
+    db.create_tables([models.StoredSetting, models.Notification])
+
+
 def _copy_char(field):
     return CharField(max_length=field.max_length, default=field.default, null=field.null)
 
@@ -125,6 +133,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "web UI: staff accounts, their sessions, the audit log; sessions by start time", _v11_staff_accounts),
     (12, "authorization statuses as long as OCPP 2.0.1's (PostgreSQL enforces a column's length)",
      _v12_longer_auth_statuses),
+    (13, "alarms, chargers' maintenance data and notes, auto-recovery's attempts", _v13_alarms_and_maintenance),
+    (14, "notifications: the queue of messages to recipients; settings stored by CLI commands", _v14_notifications),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

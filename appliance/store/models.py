@@ -13,6 +13,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     FloatField,
     ForeignKeyField,
@@ -581,10 +582,111 @@ class AuditEntry(BaseModel):
     client = CharField(max_length=100, default="")
 
 
+class Alarm(BaseModel):
+    """Something wrong that someone should know of: raised and cleared by the core (core/alarms.py).
+
+    `open_key` is "kind|charger|connector" while the alarm is open and NULL once cleared: its unique
+    index lets one alarm per (kind, charger, connector) be open at a time (NULLs are distinct), so a
+    repeat updates the open alarm and never makes a second one, on SQLite and PostgreSQL alike."""
+
+    id = AutoField()
+    kind = CharField(max_length=40, index=True)
+    severity = CharField(max_length=10)  # info, warning, critical
+    charger_identity = CharField(max_length=64, default="", index=True)  # '' : the appliance itself
+    connector_number = IntegerField(default=0)  # 0: the charger as a whole
+    title = CharField(max_length=200)
+    detail = TextField(default="")
+    actions = TextField(default="")  # what was done about it (auto-recovery's steps and results), a line each
+    raised_at = DateTimeField(index=True)
+    updated_at = DateTimeField()
+    cleared_at = DateTimeField(null=True)
+    cleared_reason = CharField(max_length=200, default="")
+    acknowledged_by = CharField(max_length=100, default="")
+    acknowledged_at = DateTimeField(null=True)
+    acknowledged_note = TextField(default="")
+    open_key = CharField(max_length=160, null=True, unique=True)
+
+
+class ChargerMaintenance(BaseModel):
+    """A charger's maintenance data and whether the appliance may restart it on its own."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, unique=True, on_delete="CASCADE")
+    manufactured_on = DateField(null=True)
+    installed_on = DateField(null=True)
+    inspection_interval_days = IntegerField(null=True)  # None: the setting inspection_interval_days
+    last_inspection_on = DateField(null=True)
+    auto_recovery = BooleanField(default=False)
+
+
+class MaintenanceNote(BaseModel):
+    """An intervention a technician recorded on a charger: who, when, what."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="maintenance_notes", on_delete="CASCADE")
+    at = DateTimeField(index=True)
+    author = CharField(max_length=100)
+    text = TextField()
+    inspection = BooleanField(default=False)  # the periodic inspection was done
+
+
+class RecoveryAttempt(BaseModel):
+    """A step auto-recovery took on a charger (trigger, soft reset, hard reset) and its answer; the
+    per-day limit counts these."""
+
+    id = AutoField()
+    charger_identity = CharField(max_length=64, index=True)
+    connector_number = IntegerField(default=0)
+    alarm = ForeignKeyField(Alarm, null=True, on_delete="SET NULL")
+    step = CharField(max_length=20)
+    at = DateTimeField(index=True)
+    result = CharField(max_length=200, default="")
+
+
+class StoredSetting(BaseModel):
+    """A setting stored by a CLI command (`appliance notify set`, `appliance metrics token`): it wins
+    over the config file and the environment, and the server reads it where it uses it, so a change
+    takes effect without a restart."""
+
+    name = CharField(max_length=64, primary_key=True)
+    value = TextField()
+    changed_at = DateTimeField()
+
+
+class Notification(BaseModel):
+    """A message to one recipient (an e-mail address or a webhook URL), stored before it is sent.
+
+    Alarm changes join the recipient's `collecting` notification until its window closes
+    (notify_batch_s after the first); it is then rendered and `pending` until delivered (`sent`, never
+    sent again) or refused for good (`failed`). `dedupe_key` makes a daily summary once per day and
+    recipient, whatever restarts."""
+
+    id = AutoField()
+    recipient = CharField(max_length=500)
+    purpose = CharField(max_length=20)  # alarms, daily_summary
+    dedupe_key = CharField(max_length=600, null=True, unique=True)
+    status = CharField(max_length=12)  # collecting, pending, sent, failed
+    created_at = DateTimeField()
+    closes_at = DateTimeField()  # when a collecting notification is rendered and goes
+    items = TextField(default="[]")  # JSON: the alarm changes it carries
+    subject = TextField(default="")
+    body = TextField(default="")
+    payload = TextField(default="")  # JSON a webhook receives
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "next_attempt_at"), False), (("recipient", "status"), False),
+                   (("created_at",), False))
+
 ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad, Tariff, TariffGroup, TariffRule, EvseTariff,
     ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry,
+    Alarm, ChargerMaintenance, MaintenanceNote, RecoveryAttempt,
+    StoredSetting, Notification,
 ]

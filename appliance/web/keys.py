@@ -5,6 +5,7 @@ from aiohttp import web
 from appliance.core.accounts import StaffSession
 from appliance.core.services import Core
 from appliance.dlm.controller import LoadController
+from appliance.notify.notifier import Notifier
 from appliance.reader_service import ReaderService
 from appliance.sync.head_office import HeadOfficeSync
 
@@ -12,6 +13,7 @@ CORE = web.AppKey("core", Core)
 READERS = web.AppKey("readers", ReaderService)
 SYNC = web.AppKey("sync", HeadOfficeSync)
 DLM = web.AppKey("dlm", LoadController)  # absent when load management is off
+NOTIFIER = web.AppKey("notifier", Notifier)
 # The name of the API token a request came with. aiohttp 3.14 warns (once per key, an error under the
 # tests' filterwarnings) about plain string request keys; older versions have no RequestKey.
 TOKEN_NAME = web.RequestKey("token_name", str) if hasattr(web, "RequestKey") else "token_name"

@@ -9,10 +9,12 @@ import logging
 from aiohttp import web
 
 from appliance.core.accounts import AccountError
+from appliance.core.alarms import AlarmError
 from appliance.core.billing import BillingError
 from appliance.core.chargers import ChargerError
 from appliance.core.circuits import PlanError
 from appliance.core.commands import CommandError
+from appliance.core.maintenance import MaintenanceError
 from appliance.core.networks import Network, forwarded_client
 from appliance.core.tokens import TokenError
 from appliance.core.users import UserGroupError
@@ -20,7 +22,8 @@ from appliance.web.keys import CORE, TOKEN_NAME
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (AccountError, BillingError, ChargerError, UserGroupError, CommandError, PlanError, TokenError)
+USER_ERRORS = (AccountError, AlarmError, BillingError, ChargerError, UserGroupError, CommandError, MaintenanceError,
+               PlanError, TokenError)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -134,6 +134,7 @@ async def _page(request: web.Request, view: ChargerView, tab: str, extra: dict[s
                 status: int = 200) -> web.Response:
     context = await tabs.BUILDERS[tab](request, view)
     context.update({"view": view, "tab": tab, "tabs": tabs.TABS, "dlm_on": DLM in request.app,
+                    "open_alarms": await request.app[CORE].alarms.open(view.identity),
                     "url": _charger_url(view.identity), **(extra or {})})
     return await render(request, "chargers_detail.html", context, status=status)
 

@@ -16,7 +16,7 @@ from appliance.web.ui.chargers_commands import BY_COMMAND, FORMS
 from appliance.web.ui.live import recent_lines
 
 TABS = (("overview", "Overview"), ("actions", "Actions"), ("status", "Status history"), ("messages", "Messages"),
-        ("diagnostics", "Diagnostics"), ("local-list", "Local list"), ("load", "Load"), ("edit", "Edit"))
+        ("diagnostics", "Diagnostics"), ("local-list", "Local list"), ("load", "Load"), ("maintenance", "Maintenance"), ("edit", "Edit"))
 LIMITS = (50, 200, 1000, 5000)
 REPORT_KINDS = ("event", "security_event", "charging_limit", "charging_limit_cleared", "charging_profiles",
                 "ev_charging_needs", "ev_charging_schedule", "reservation", "offline_configuration")
@@ -128,5 +128,17 @@ async def edit(request: web.Request, view: ChargerView) -> dict[str, Any]:
             "access": await core.chargers.access(view.identity)}
 
 
+async def maintenance(request: web.Request, view: ChargerView) -> dict[str, Any]:
+    """Alarms (open and past), maintenance data, the next inspection, auto-recovery, the notes."""
+    core = request.app[CORE]
+    record = await core.maintenance.get(view.identity)
+    return {"maintenance": record, "interval_days": core.maintenance.interval_days(record),
+            "interval_default": core.settings.inspection_interval_days,
+            "next_inspection": core.maintenance.next_inspection(record),
+            "notes": await core.maintenance.notes(view.identity, limit_of(request, 50)),
+            "past_alarms": await core.alarms.list(identity=view.identity, limit=20)}
+
+
 BUILDERS = {"overview": overview, "actions": actions, "status": status_history, "messages": messages,
-            "diagnostics": diagnostics, "local-list": local_list, "load": load, "edit": edit}
+            "diagnostics": diagnostics, "local-list": local_list, "load": load, "maintenance": maintenance,
+            "edit": edit}

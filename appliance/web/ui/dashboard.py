@@ -35,6 +35,7 @@ async def _dashboard(request: web.Request) -> Dashboard:
 async def dashboard(request: web.Request) -> web.Response:
     board = await _dashboard(request)
     return await render(request, "dashboard.html", {"board": board, "feed": recent_lines(request),
+                                                     "alarms": await request.app[CORE].alarms.open(),
                                                      "page_of": page_of})
 
 

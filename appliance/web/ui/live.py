@@ -21,7 +21,7 @@ QUEUE_LIMIT = 500  # a browser that stops reading loses its oldest lines, never 
 
 @dataclass(frozen=True)
 class LiveLine:
-    kind: str  # connection, status, session, charger, tag, people, load, report, firmware, diagnostics
+    kind: str  # connection, status, session, charger, tag, people, load, report, firmware, diagnostics, alarm
     identity: str  # the charger it is about, or ""
     text: str
     at: dt.datetime
@@ -69,11 +69,14 @@ def describe(event: ev.Event) -> LiveLine | None:
             return LiveLine("load", "", f"load plan: {s} {n} {c}", now)
         case ev.ChargerReported(identity=i, kind=k, summary=s):
             return LiveLine("report", i, f"{i} reported {k}{f': {s}' if s else ''}", now,
-                            "warning" if k.startswith("load_limit") else "info")
+                            "warning" if k in ("load_limit_ignores", "load_limit_rejects") else "info")
         case ev.FirmwareStatus(identity=i, status=s):
             return LiveLine("firmware", i, f"{i} firmware: {s}", now)
         case ev.DiagnosticsStatus(identity=i, status=s):
             return LiveLine("diagnostics", i, f"{i} diagnostics: {s}", now)
+        case ev.AlarmChanged(alarm_id=n, severity=sev, identity=i, title=t, change=c):
+            return LiveLine("alarm", i or "", f"alarm {n} {c}: {t}", now,
+                            "ok" if c == "cleared" else "fault" if sev == "critical" else "warning")
     return None
 
 

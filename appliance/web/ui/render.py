@@ -24,6 +24,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # (path, label, role needed to see it, the paths that belong to it); the header's navigation.
 NAVIGATION = [
     ("/", "Dashboard", "viewer", ("/dashboard",)),
+    ("/alarms", "Alarms", "viewer", ("/alarms",)),
     ("/chargers", "Chargers", "viewer", ("/chargers",)),
     ("/sessions", "Sessions", "viewer", ("/sessions",)),
     ("/drivers", "Drivers & tags", "viewer", ("/drivers", "/companies", "/vehicles", "/tags")),
