@@ -106,6 +106,12 @@ def _v12_longer_auth_statuses(db: Database) -> None:
                        for field in (models.Transaction.auth_status, models.Transaction.stop_auth_status)])
 
 
+def _v15_reports(db: Database) -> None:
+    db.create_tables([models.SavedReport])
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_stopped_at_started_at" ON "transaction" '
+                   '("stopped_at", "started_at")')
+
+
 def _copy_char(field):
     return CharField(max_length=field.max_length, default=field.default, null=field.null)
 
@@ -125,6 +131,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "web UI: staff accounts, their sessions, the audit log; sessions by start time", _v11_staff_accounts),
     (12, "authorization statuses as long as OCPP 2.0.1's (PostgreSQL enforces a column's length)",
      _v12_longer_auth_statuses),
+    # 13 and 14 are another branch's; versions need not be consecutive, they run in order.
+    (15, "reports: saved reports; sessions by stop and start time", _v15_reports),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

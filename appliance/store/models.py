@@ -242,6 +242,8 @@ class Transaction(BaseModel):
             (("stopped_at",), False),
             (("charger", "remote_tx_id"), False),
             (("started_at",), False),  # periods: the dashboard's figures, statements, reports
+            # reports: sessions that started before a period and stopped in or after it, from the index alone
+            (("stopped_at", "started_at"), False),
         )
 
 
@@ -581,10 +583,21 @@ class AuditEntry(BaseModel):
     client = CharField(max_length=100, default="")
 
 
+class SavedReport(BaseModel):
+    """A report staff saved: a name and the report's filters (metric, period, grain, breakdown, comparison),
+    kept as the query string of the reports page."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    query = CharField(max_length=500)
+    created_by = CharField(max_length=100, default="")
+    created_at = DateTimeField()
+
+
 ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
     TransactionEvent, MeterSample, DeviceVariable, ChargerReport, LocalListState, CommLog, ActionLog, EventJournal,
     ApiToken, Circuit, CircuitMember, EvseLimit, CircuitLoad, Tariff, TariffGroup, TariffRule, EvseTariff,
-    ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry,
+    ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry, SavedReport,
 ]
