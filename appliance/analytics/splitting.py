@@ -122,7 +122,10 @@ def split(curve: Curve, edges_us: Sequence[int]) -> list[Share]:
 
 
 def _rounded(curve: Curve, t_us: int) -> int:
-    """The energy by t_us, to the Wh; exactly the session's energy at and after its end."""
+    """The energy by t_us, to the Wh; exactly the session's energy at and after its end (a session of
+    no length: after its one instant, so that the bucket holding that instant gets it)."""
+    if curve.end_us == curve.start_us:
+        return curve.energy_wh if t_us > curve.end_us else 0
     if t_us >= curve.end_us:
         return curve.energy_wh
     return int(Decimal(curve.at(t_us)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
