@@ -14,7 +14,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from appliance.analytics import splitting
@@ -154,6 +154,17 @@ def _add(metric: Metric, fact: SessionFact, edges: list[int], per_key, segments)
         if 0 <= i < len(edges) - 1:
             per_key[key][i] += 1
         return
+    if not fact.readings and metric.name in ("energy", "revenue", "revenue-incl-vat"):
+        # The common case, cheaply: a session inside one bucket puts all of itself there.
+        start, end = splitting.to_us(fact.started_at), splitting.to_us(fact.ended_at)
+        i = bisect.bisect_right(edges, start) - 1
+        if 0 <= i < len(edges) - 1 and start < end <= edges[i + 1]:
+            if metric.name == "energy":
+                per_key[key][i] += fact.energy_wh
+            else:
+                amount = fact.revenue_incl_vat if metric.name == "revenue-incl-vat" else fact.revenue_excl_vat
+                per_key[key][i] += amount.quantize(splitting.CENT, rounding=ROUND_HALF_UP)
+            return
     curve = fact.curve()
     if metric.kind == "peak":
         segments[key].extend(curve.rises())

@@ -140,7 +140,7 @@ def _read_facts(metric: mx.Metric, by: str | None, period: pd.Period, buckets: l
     edges = [splitting.to_us(b.start) for b in buckets] + [splitting.to_us(period.end)]
     wanted = [f.transaction_id for f in facts if mx.needs_readings(metric, f, edges)]
     if wanted:
-        readings = (store.readings(None, period.start, period.end) if len(wanted) > 5 * 500
+        readings = (store.readings(None, period.start, period.end) if metric.curves == "all"
                     else store.readings(wanted))
         offsets = {r.transaction_id: r for r in rows}
         facts = [_with_readings(f, readings.get(f.transaction_id), offsets[f.transaction_id]) for f in facts]

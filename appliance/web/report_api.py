@@ -59,7 +59,7 @@ async def load_profile(request: web.Request) -> web.Response:
 @routes.get("/api/v1/reports/{metric}")
 async def report(request: web.Request) -> web.Response:
     core = core_of(request)
-    query = Query.from_mapping({"metric": request.match_info["metric"], "period": "this-month", **request.query})
+    query = Query.from_mapping({"period": "this-month", **request.query, "metric": request.match_info["metric"]})
     try:
         kind = _format(request)
         data = await Analytics(core).report(query)
