@@ -131,6 +131,10 @@ def compute(metric: Metric, buckets: Sequence[Bucket], sessions: Sequence[Sessio
     segments: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
     for fact in sessions:
         _add(metric, fact, edges, per_key, segments)
+    if metric.kind == "ratio":  # an EVSE or charger nobody used is there, at 0 %
+        for k in capacity or {}:
+            if k:
+                per_key.setdefault(k, [0] * n)
     keys = sorted(per_key) if metric.kind != "peak" else sorted(segments)
     if metric.kind == "peak":
         values = {k: splitting.peaks(segments[k], edges) for k in keys}
