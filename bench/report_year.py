@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appliance.analytics.service import Analytics, Query  # noqa: E402
 from appliance.config import load_settings  # noqa: E402
 from appliance.core.services import open_core  # noqa: E402
+from appliance.store.database import open_sqlite  # noqa: E402
+from appliance.store.models import Charger, Circuit, Company, Connector, Driver, Tag, Tariff  # noqa: E402
 
 YEAR = 2025
 START = dt.datetime(YEAR, 1, 1) - dt.timedelta(hours=1)  # naive UTC: midnight in Berlin
@@ -53,29 +55,33 @@ def ts(at: dt.datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def people(path: Path, chargers: int, made: str) -> None:
+    """The small tables, through the models (their defaults filled in): companies, drivers and their cards,
+    two tariffs, the chargers with two connectors each (one charger in five DC), the main circuit."""
+    db = open_sqlite(path, "normal")
+    with db.connection_context(), db.atomic():
+        Company.insert_many([{"name": f"Company {c}", "created_at": made} for c in range(10)]).execute()
+        Driver.insert_many([{"name": f"driver {d}", "company": 1 + d % 10, "created_at": made}
+                            for d in range(400)]).execute()
+        Tag.insert_many([{"id_tag": f"TAG{d:04d}", "driver": d + 1, "created_at": made, "updated_at": made}
+                         for d in range(400)]).execute()
+        Tariff.insert_many([{"name": n, "kind": "duration_energy", "created_at": made, "updated_at": made}
+                            for n in ("Day", "Fleet")]).execute()
+        Charger.insert_many([{"identity": f"CP{c:03d}", "protocol": "ocpp1.6-json", "registration": "accepted",
+                              "created_at": made} for c in range(chargers)]).execute()
+        Connector.insert_many([{"charger": c + 1, "connector_number": n, "current_type": "DC" if c % 5 == 0 else "AC"}
+                               for c in range(chargers) for n in (1, 2)]).execute()
+        Circuit.insert(name="Main", max_current_a=2000, created_at=made, updated_at=made).execute()
+    db.close()
+
+
 def generate(path: Path, chargers: int, per_evse: int, readings_every_min: int, seed: int = 13) -> dict:
     rng = random.Random(seed)
     counts = {"sessions": 0, "readings": 0, "cdrs": 0}
     made = ts(START)
+    people(path, chargers, made)
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("PRAGMA synchronous = OFF")
-        conn.executemany("INSERT INTO company (name, priority, created_at) VALUES (?, 0, ?)",
-                         [(f"Company {c}", made) for c in range(10)])
-        conn.executemany("INSERT INTO driver (name, company_id, email, priority, created_at) VALUES (?, ?, '', 0, ?)",
-                         [(f"driver {d}", 1 + d % 10, made) for d in range(400)])
-        conn.executemany(
-            "INSERT INTO tag (id_tag, token_type, driver_id, status, parent_id_tag, max_concurrent_tx, note, "
-            "created_at, updated_at) VALUES (?, 'ISO14443', ?, 'active', '', 1, '', ?, ?)",
-            [(f"TAG{d:04d}", d + 1, made, made) for d in range(400)])
-        conn.executemany("INSERT INTO tariff (name, kind, currency, definition, created_at, updated_at) "
-                         "VALUES (?, 'duration_energy', 'EUR', '{}', ?, ?)", [("Day", made, made), ("Fleet", made, made)])
-        conn.executemany(
-            "INSERT INTO charger (identity, protocol, registration, created_at) VALUES (?, 'ocpp1.6-json', 'accepted', ?)",
-            [(f"CP{c:03d}", made) for c in range(chargers)])
-        conn.executemany("INSERT INTO connector (charger_id, connector_number, current_type) VALUES (?, ?, ?)",
-                         [(c + 1, n, "DC" if c % 5 == 0 else "AC") for c in range(chargers) for n in (1, 2)])
-        conn.execute("INSERT INTO circuit (name, max_current_a, created_at, updated_at) VALUES ('Main', 2000, ?, ?)",
-                     (made, made))
         loads, at = [], START
         while at < END:  # load management's record every 5 minutes
             waiting = rng.choice((0, 0, 0, 0, 1, 2))

@@ -24,6 +24,7 @@ PERIOD_HELP = ("today, yesterday, this-week, last-week, this-month, last-month, 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+_YEAR = re.compile(r"^\d{4}$")
 
 
 class PeriodError(ValueError):
@@ -109,6 +110,8 @@ def parse_period(text: str, zone: dt.tzinfo, now: dt.datetime) -> Period:
     if _MONTH.match(text):
         first = _date(text + "-01", text)
         return Period(first, _month_end(first), "month", zone)
+    if _YEAR.match(text) and int(text) >= 1:
+        return Period(dt.date(int(text), 1, 1), dt.date(int(text), 12, 31), "year", zone)
     if _DAY.match(text):
         first = _date(text, text)
         return Period(first, first, "day", zone)
