@@ -24,7 +24,8 @@ def berlin(*args: int) -> dt.datetime:
 
 
 def fact(tx: int, start: dt.datetime, end: dt.datetime, wh: int, key: str = "", readings=(), excl="0", incl="0"):
-    return mx.SessionFact(tx, start, end, wh, key, Decimal(excl), Decimal(incl), tuple(readings))
+    return mx.SessionFact(tx, sp.to_us(start), sp.to_us(end), wh, key, Decimal(excl), Decimal(incl),
+                          tuple((sp.to_us(at), value) for at, value in readings))
 
 
 def run(metric: str, period: str, grain: str, sessions, by: str | None = None, **kwargs) -> dict:
@@ -311,3 +312,21 @@ def test_a_running_session_counts_up_to_now():
     start = berlin(2026, 3, 18, 9, 0)
     report = run("charging-time", "today", "hour", [fact(1, start, NOW, 2000)])
     assert report["total"] == 2.0  # 09:00 to 11:00 Berlin (NOW is 10:00 UTC)
+
+
+# -- the database's bucket arithmetic -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 24, 31])
+def test_bucket_sql_is_bisect(count):
+    import bisect
+    import sqlite3
+
+    from appliance.store.analytics import bucket_sql
+
+    edges = [f"2026-03-{d:02d} 23:00:00" for d in range(1, count + 2)]
+    probes = edges + [e[:-2] + "00.5" for e in edges] + ["2026-02-28 00:00:00", "2026-12-31 00:00:00"]
+    conn = sqlite3.connect(":memory:")
+    for right, expected in ((True, bisect.bisect_right), (False, bisect.bisect_left)):
+        sql = f"SELECT {bucket_sql('?', edges, right)}"
+        got = [conn.execute(sql.replace("?", f"'{p}'")).fetchone()[0] for p in probes]
+        assert got == [expected(edges, p) for p in probes]

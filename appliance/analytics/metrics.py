@@ -76,16 +76,16 @@ METRICS = {m.name: m for m in (
 @dataclass(frozen=True)
 class SessionFact:
     transaction_id: int
-    started_at: dt.datetime  # UTC, aware
-    ended_at: dt.datetime  # stopped, or now for a running session
+    start_us: int  # µs since the epoch (splitting.to_us)
+    end_us: int  # stopped, or now for a running session
     energy_wh: int
     key: str  # its value of the breakdown (NO_KEY when it has none); '' without a breakdown
     revenue_excl_vat: Decimal = Decimal(0)
     revenue_incl_vat: Decimal = Decimal(0)
-    readings: tuple[tuple[dt.datetime, float], ...] = ()  # (time, Wh drawn since the start)
+    readings: tuple[tuple[int, float], ...] = ()  # (µs, Wh drawn since the start)
 
     def curve(self) -> splitting.Curve:
-        return splitting.make_curve(self.started_at, self.ended_at, self.energy_wh, self.readings)
+        return splitting.make_curve(self.start_us, self.end_us, self.energy_wh, self.readings)
 
 
 @dataclass
@@ -115,14 +115,16 @@ def needs_readings(metric: Metric, fact: SessionFact, edges_us: Sequence[int]) -
         return True
     if metric.curves == "none":
         return False
-    start, end = splitting.to_us(fact.started_at), splitting.to_us(fact.ended_at)
+    start, end = fact.start_us, fact.end_us
     return bisect.bisect_right(edges_us, start) != bisect.bisect_left(edges_us, end)
 
 
 def compute(metric: Metric, buckets: Sequence[Bucket], sessions: Sequence[SessionFact],
-            capacity: dict[str, int] | None = None, held_back: Sequence[tuple[dt.datetime, int]] = ()) -> Figures:
+            capacity: dict[str, int] | None = None, held_back: Sequence[tuple[dt.datetime, int]] = (),
+            cells: Sequence[tuple[int, str, Any]] = ()) -> Figures:
     """The metric in each bucket, per key and for the whole (key ''). `capacity`: EVSEs per key (and '' for
-    all) for utilisation; `held_back`: (time, sessions waiting) records for held-back."""
+    all) for utilisation; `held_back`: (time, sessions waiting) records for held-back; `cells`: (bucket,
+    key, value) already added up (the database's sums of the sessions that lie in one bucket)."""
     edges = [splitting.to_us(b.start) for b in buckets] + ([splitting.to_us(buckets[-1].end)] if buckets else [])
     n = len(buckets)
     if metric.name == "held-back":
@@ -131,6 +133,9 @@ def compute(metric: Metric, buckets: Sequence[Bucket], sessions: Sequence[Sessio
     segments: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
     for fact in sessions:
         _add(metric, fact, edges, per_key, segments)
+    for i, key, value in cells:
+        if 0 <= i < n:
+            per_key[key][i] += value
     if metric.kind == "ratio":  # an EVSE or charger nobody used is there, at 0 %
         for k in capacity or {}:
             if k:
@@ -153,14 +158,14 @@ def compute(metric: Metric, buckets: Sequence[Bucket], sessions: Sequence[Sessio
 def _add(metric: Metric, fact: SessionFact, edges: list[int], per_key, segments) -> None:
     key = fact.key
     if metric.name == "sessions":
-        start = splitting.to_us(fact.started_at)
+        start = fact.start_us
         i = bisect.bisect_right(edges, start) - 1
         if 0 <= i < len(edges) - 1:
             per_key[key][i] += 1
         return
     if not fact.readings and metric.name in ("energy", "revenue", "revenue-incl-vat"):
         # The common case, cheaply: a session inside one bucket puts all of itself there.
-        start, end = splitting.to_us(fact.started_at), splitting.to_us(fact.ended_at)
+        start, end = fact.start_us, fact.end_us
         i = bisect.bisect_right(edges, start) - 1
         if 0 <= i < len(edges) - 1 and start < end <= edges[i + 1]:
             if metric.name == "energy":

@@ -11,12 +11,13 @@ import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from appliance.analytics import metrics as mx
 from appliance.analytics import periods as pd
 from appliance.analytics import splitting
 from appliance.store import analytics as store
+from appliance.store.times import to_db
 
 SAVED_NAME_MAX = 100
 # The filters a saved report keeps (the page's form fields).
@@ -121,19 +122,30 @@ class _Facts:
     capacity: dict[str, int]
     held_back: list[tuple[dt.datetime, int]]
     currencies: set[str]
+    cells: list[tuple[int, str, int]]  # (bucket, key, value) added up in the database
 
 
 def _read_facts(metric: mx.Metric, by: str | None, period: pd.Period, buckets: list[pd.Bucket],
                 now: dt.datetime) -> _Facts:
-    """Everything a report of one period needs, in one read (runs on a reader thread)."""
+    """Everything a report of one period needs, in one read (runs on a reader thread). Energy and session
+    counts of the sessions that lie in one bucket are added up in the database (most of them: a month is
+    tens of thousands); the others come as sessions, to be split at the edges they cross."""
     if metric.name == "held-back":
-        return _Facts([], {}, store.held_back(period.start, period.end), set())
-    rows = store.sessions_overlapping(period.start, period.end)
+        return _Facts([], {}, store.held_back(period.start, period.end), set(), [])
+    edges_text = [str(to_db(b.start)) for b in buckets] + [str(to_db(period.end))]
+    in_database = metric.name in ("energy", "sessions") and by != "tariff"
     money = (store.money_between(period.start, period.end, by == "tariff")
              if metric.name.startswith("revenue") or by == "tariff" else {})
-    keys = _keys(by, rows, money)
-    facts = [mx.SessionFact(r.transaction_id, r.started_at, r.stopped_at or max(now, r.started_at), r.energy_wh,
-                            keys[r.transaction_id],
+    key_of = _key_function(by, money)
+    cells = []
+    if in_database:
+        cells = [(c.bucket, key_of(c.key), c.sessions if metric.name == "sessions" else c.energy_wh)
+                 for c in store.cells(metric.name, by, edges_text)]
+    rows = [] if metric.name == "sessions" and in_database else (
+        store.sessions_overlapping(period.start, period.end, edges_text if in_database else None))
+    now_us = splitting.to_us(now)
+    facts = [mx.SessionFact(r.transaction_id, r.start_us, r.stop_us if r.stop_us is not None else max(now_us, r.start_us),
+                            r.energy_wh, key_of(r.__dict__),
                             money[r.transaction_id].excl_vat if r.transaction_id in money else Decimal(0),
                             money[r.transaction_id].incl_vat if r.transaction_id in money else Decimal(0))
              for r in rows]
@@ -148,45 +160,47 @@ def _read_facts(metric: mx.Metric, by: str | None, period: pd.Period, buckets: l
     if metric.kind == "ratio":
         capacity = _capacity(by, store.evses(), rows)
     currencies = {m.currency for m in money.values()} if metric.name.startswith("revenue") else set()
-    return _Facts(facts, capacity, [], currencies)
+    return _Facts(facts, capacity, [], currencies, cells)
 
 
 def _with_readings(fact: mx.SessionFact, readings, row: store.SessionRow) -> mx.SessionFact:
     """The session with its register readings as energy drawn since its start (the meter's start value)."""
     if not readings:
         return fact
-    return mx.SessionFact(fact.transaction_id, fact.started_at, fact.ended_at, fact.energy_wh, fact.key,
+    return mx.SessionFact(fact.transaction_id, fact.start_us, fact.end_us, fact.energy_wh, fact.key,
                           fact.revenue_excl_vat, fact.revenue_incl_vat,
                           tuple((at, wh - row.meter_start_wh) for at, wh in readings))
 
 
-def _keys(by: str | None, rows: list[store.SessionRow], money: dict[int, store.Money]) -> dict[int, str]:
+def _key_function(by: str | None, money: dict[int, store.Money]) -> Callable[[dict[str, Any]], str]:
+    """The breakdown's key of a session (or of a cell of them), from SessionRow's fields as a mapping."""
     if by is None:
-        return {r.transaction_id: "" for r in rows}
+        return lambda f: ""
     if by == "charger":
-        return {r.transaction_id: r.identity for r in rows}
+        return lambda f: f["identity"]
     if by == "evse":
-        return {r.transaction_id: f"{r.identity}/{r.evse_number}" for r in rows}
+        return lambda f: f"{f['identity']}/{f['evse_number']}"
     if by == "current":
         types = store.current_types()
-        return {r.transaction_id: types.get((r.charger_id, r.connector_number), "AC") for r in rows}
+        return lambda f: types.get((f["charger_id"], f["connector_number"]), "AC")
     people = store.people()
-    out = {}
-    for r in rows:
-        driver = people.drivers.get(r.driver_id) if r.driver_id else None
-        vehicle = people.vehicles.get(r.vehicle_id) if r.vehicle_id else None
+
+    def key(f: dict[str, Any]) -> str:
+        driver = people.drivers.get(f.get("driver_id")) if f.get("driver_id") else None
+        vehicle = people.vehicles.get(f.get("vehicle_id")) if f.get("vehicle_id") else None
         if by == "driver":
-            key = driver[0] if driver else None
+            found = driver[0] if driver else None
         elif by == "vehicle":
-            key = vehicle[0] if vehicle else None
+            found = vehicle[0] if vehicle else None
         elif by == "tariff":
-            tariff = money.get(r.transaction_id)
-            key = people.tariffs.get(tariff.tariff_id, tariff.tariff_id) if tariff and tariff.tariff_id else None
+            tariff = money.get(f["transaction_id"])
+            found = people.tariffs.get(tariff.tariff_id, tariff.tariff_id) if tariff and tariff.tariff_id else None
         else:  # company: the driver's, else the vehicle's, else the card's (as billing decides it)
-            company_id = (driver[1] if driver else None) or (vehicle[1] if vehicle else None) or r.tag_company_id
-            key = people.companies.get(company_id) if company_id else None
-        out[r.transaction_id] = key or mx.NO_KEY
-    return out
+            company_id = (driver[1] if driver else None) or (vehicle[1] if vehicle else None) or f.get("tag_company_id")
+            found = people.companies.get(company_id) if company_id else None
+        return found or mx.NO_KEY
+
+    return key
 
 
 def _capacity(by: str | None, evses: list[tuple[str, int]], rows: list[store.SessionRow]) -> dict[str, int]:
@@ -208,11 +222,12 @@ def _compute(p: Plan, facts: _Facts, compare: _Facts | None, currency: str) -> d
         raise mx.ReportError(f"the sessions were billed in more than one currency ({', '.join(sorted(currencies))}): "
                              "a revenue report adds up one currency only")
     currency = next(iter(currencies), currency)
-    figures = mx.compute(p.metric, p.buckets, facts.sessions, facts.capacity, facts.held_back)
+    figures = mx.compute(p.metric, p.buckets, facts.sessions, facts.capacity, facts.held_back, facts.cells)
     other = None
     if p.compare and compare is not None:
         other = (p.compare[0], p.compare[1],
-                 mx.compute(p.metric, p.compare[1], compare.sessions, compare.capacity, compare.held_back))
+                 mx.compute(p.metric, p.compare[1], compare.sessions, compare.capacity, compare.held_back,
+                            compare.cells))
     return mx.figures_report(p.metric, p.period, p.grain, p.buckets, figures, p.by, currency, other)
 
 

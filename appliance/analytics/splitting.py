@@ -28,8 +28,10 @@ _US_PER_H = 3600 * US_PER_S
 CENT = Decimal("0.01")
 
 
-def to_us(at: dt.datetime) -> int:
-    """Microseconds since the epoch (aware datetimes; naive ones are read as UTC)."""
+def to_us(at: dt.datetime | int) -> int:
+    """Microseconds since the epoch (aware datetimes; naive ones are read as UTC; an integer is one already)."""
+    if isinstance(at, int):
+        return at
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.timezone.utc)
     return (at - _EPOCH) // dt.timedelta(microseconds=1)
@@ -67,10 +69,10 @@ class Curve:
         return out
 
 
-def make_curve(start: dt.datetime, end: dt.datetime, energy_wh: int,
-               readings: Sequence[tuple[dt.datetime, float]] = ()) -> Curve:
+def make_curve(start: dt.datetime | int, end: dt.datetime | int, energy_wh: int,
+               readings: Sequence[tuple[dt.datetime | int, float]] = ()) -> Curve:
     """A session's curve from its start, its end, its energy and its meter readings (time, Wh drawn
-    since the start), in any order."""
+    since the start), in any order; times as aware datetimes or µs since the epoch."""
     start_us, end_us = to_us(start), max(to_us(start), to_us(end))
     total = float(max(0, energy_wh))
     times, energies = [start_us], [0.0]

@@ -10,9 +10,11 @@ writes, which PostgreSQL reads as timestamps.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from appliance.store.dialect import raw
 from appliance.store.models import SavedReport, database
@@ -30,6 +32,34 @@ _OVERLAP = (
     'UNION ALL SELECT id FROM "transaction" WHERE stopped_at IS NULL AND started_at < ?')
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_EPOCH_DAY = _EPOCH.toordinal()
+_US = dt.timedelta(microseconds=1)
+_US_PER_DAY = 86_400 * 1_000_000
+
+
+def to_us(value: dt.datetime | str | None) -> int | None:
+    """A stored time as microseconds since the epoch (UTC): a month's rows are tens of thousands of them,
+    and integers cost a report far less than aware datetimes. SQLite gives the text the store writes
+    ('YYYY-MM-DD HH:MM:SS[.ffffff]', read here by hand: datetime arithmetic would be most of a report's
+    time), PostgreSQL a naive datetime; both UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value[10:11] == " " and len(value) in (19, 26):
+            return (_day_us(value[:10]) + (int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19]))
+                    * 1_000_000 + (int(value[20:26]) if len(value) == 26 else 0))
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return (value - _EPOCH) // _US
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_us(day: str) -> int:
+    return (dt.date.fromisoformat(day).toordinal() - _EPOCH_DAY) * _US_PER_DAY
+
+
 @dataclass(frozen=True)
 class SessionRow:
     transaction_id: int
@@ -37,11 +67,10 @@ class SessionRow:
     identity: str
     evse_number: int  # OCPP 1.x connector N sits on EVSE N
     connector_number: int
-    started_at: dt.datetime
-    stopped_at: dt.datetime | None
+    start_us: int  # µs since the epoch (to_us)
+    stop_us: int | None
     meter_start_wh: int
     energy_wh: int  # finished: its energy; running: what its meter advanced so far
-    last_meter_at: dt.datetime | None
     driver_id: int | None  # the session's, else its tag's
     vehicle_id: int | None  # its tag's
     tag_company_id: int | None
@@ -92,35 +121,100 @@ def _rows(sql: str, args: tuple = ()) -> list[tuple]:
     return raw(database).execute(sql, args).fetchall()
 
 
-def sessions_overlapping(start: dt.datetime, end: dt.datetime) -> list[SessionRow]:
+_FROM = 'FROM "transaction" t JOIN charger c ON c.id = t.charger_id LEFT JOIN tag g ON g.id = t.tag_id '
+# What a breakdown groups sessions by, as the columns of SessionRow it needs (the rest NULL).
+KEY_COLUMNS = {
+    None: {},
+    "charger": {"identity": "c.identity"},
+    "evse": {"identity": "c.identity", "evse_number": "coalesce(t.evse_number, t.connector_number)"},
+    "current": {"charger_id": "t.charger_id", "connector_number": "t.connector_number"},
+    "driver": {"driver_id": "coalesce(t.driver_id, g.driver_id)"},
+    "vehicle": {"vehicle_id": "g.vehicle_id"},
+    "company": {"driver_id": "coalesce(t.driver_id, g.driver_id)", "vehicle_id": "g.vehicle_id",
+                "tag_company_id": "g.company_id"},
+}
+_ENERGY = "coalesce(t.energy_wh, t.meter_stop_wh - t.meter_start_wh, 0)"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Sessions added up in the database: those of one bucket with one key."""
+
+    bucket: int
+    key: dict[str, Any]  # SessionRow's fields the breakdown needs (KEY_COLUMNS)
+    sessions: int
+    energy_wh: int
+
+
+def bucket_sql(column: str, edges: list[str], right: bool = True) -> str:
+    """SQL for Python's bisect_right(edges, column) (right=False: bisect_left) as a binary tree of CASEs:
+    depth log2 of the edges, the same on SQLite and PostgreSQL. `edges` are stored-time texts the report
+    made itself, written in as literals (no placeholders: a year of hours would be 17,000 of them)."""
+    test = "<" if right else "<="
+
+    def below(lo: int, hi: int) -> str:
+        if lo == hi:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN {column} {test} '{edges[mid]}' THEN {below(lo, mid)} ELSE {below(mid + 1, hi)} END"
+
+    return below(0, len(edges))
+
+
+def _inside_one_bucket(edges: list[str]) -> str:
+    """SQL: a finished session that lies in one bucket (from its start to its stop)."""
+    return (f"t.started_at >= '{edges[0]}' AND t.stopped_at IS NOT NULL AND t.stopped_at > t.started_at "
+            f"AND t.stopped_at <= '{edges[-1]}' AND "
+            f"({bucket_sql('t.started_at', edges)}) = ({bucket_sql('t.stopped_at', edges, right=False)})")
+
+
+def cells(metric: str, by: str | None, edges: list[str]) -> list[Cell]:
+    """Sessions added up per bucket [edges[i], edges[i+1]) and key in the database. metric 'sessions':
+    every session started in a bucket; 'energy': the finished sessions that lie in one bucket (the rest
+    are split in Python: sessions_overlapping(..., edges))."""
+    names = list(KEY_COLUMNS[by])
+    columns = "".join(f", {KEY_COLUMNS[by][n]}" for n in names)
+    groups = "".join(f", {i + 2}" for i in range(len(names)))
+    if metric == "sessions":
+        where = f"t.started_at >= '{edges[0]}' AND t.started_at < '{edges[-1]}'"
+        value = "0"
+    else:
+        where = _inside_one_bucket(edges)
+        value = f"CASE WHEN {_ENERGY} < 0 THEN 0 ELSE {_ENERGY} END"
+    rows = _rows(f"SELECT {bucket_sql('t.started_at', edges)} - 1{columns}, count(*), sum({value}) {_FROM}"
+                 f"WHERE {where} GROUP BY 1{groups}")
+    return [Cell(r[0], dict(zip(names, r[1:-2])), r[-2], int(r[-1] or 0)) for r in rows]
+
+
+def sessions_overlapping(start: dt.datetime, end: dt.datetime, edges: list[str] | None = None) -> list[SessionRow]:
+    """The sessions that overlap [start, end); given bucket edges, but those `cells` adds up."""
+    unless = f" AND NOT ({_inside_one_bucket(edges)})" if edges else ""
     rows = _rows(
         "SELECT t.id, t.charger_id, c.identity, t.evse_number, t.connector_number, t.started_at, t.stopped_at, "
-        "t.meter_start_wh, t.meter_stop_wh, t.energy_wh, t.last_meter_wh, t.last_meter_at, t.driver_id, "
-        "g.driver_id, g.vehicle_id, g.company_id "
-        'FROM "transaction" t JOIN charger c ON c.id = t.charger_id LEFT JOIN tag g ON g.id = t.tag_id '
-        f"WHERE t.id IN ({_OVERLAP}) ORDER BY t.id", _window(start, end))
+        "t.meter_start_wh, t.meter_stop_wh, t.energy_wh, t.last_meter_wh, t.driver_id, "
+        f"g.driver_id, g.vehicle_id, g.company_id {_FROM}"
+        f"WHERE t.id IN ({_OVERLAP}){unless} ORDER BY t.id", _window(start, end))
     return [_session(r) for r in rows]
 
 
 def _session(r: tuple) -> SessionRow:
     (tx, charger_id, identity, evse, connector, started, stopped, meter_start, meter_stop, energy, last_meter,
-     last_meter_at, driver, tag_driver, tag_vehicle, tag_company) = r
+     driver, tag_driver, tag_vehicle, tag_company) = r
     if stopped is not None:
         wh = energy if energy is not None else (meter_stop - meter_start if meter_stop is not None else 0)
     else:
         wh = last_meter - meter_start if last_meter is not None else 0
-    return SessionRow(tx, charger_id, identity, evse if evse is not None else connector, connector, from_db(started),
-                      from_db(stopped), meter_start, max(0, wh), from_db(last_meter_at), driver or tag_driver, tag_vehicle,
-                      tag_company)
+    return SessionRow(tx, charger_id, identity, evse if evse is not None else connector, connector, to_us(started),
+                      to_us(stopped), meter_start, max(0, wh), driver or tag_driver, tag_vehicle, tag_company)
 
 
 def readings(transaction_ids: list[int] | None, start: dt.datetime | None = None,
-             end: dt.datetime | None = None) -> dict[int, list[tuple[dt.datetime, float]]]:
-    """The energy register readings (time, Wh) of the sessions named, or (ids None) of every session
+             end: dt.datetime | None = None) -> dict[int, list[tuple[int, float]]]:
+    """The energy register readings (µs since the epoch, Wh) of the sessions named, or (ids None) of every session
     overlapping [start, end)."""
     sql = ("SELECT transaction_id, sampled_at, value, unit FROM meter_sample WHERE measurand = ? AND phase = '' "
            "AND value IS NOT NULL AND transaction_id IN ({})")
-    out: dict[int, list[tuple[dt.datetime, float]]] = {}
+    out: dict[int, list[tuple[int, float]]] = {}
     if transaction_ids is None:
         batches = [(_rows(sql.format(_OVERLAP), (ENERGY_REGISTER, *_window(start, end))))]
     else:
@@ -128,7 +222,7 @@ def readings(transaction_ids: list[int] | None, start: dt.datetime | None = None
                    for chunk in (transaction_ids[i:i + _CHUNK] for i in range(0, len(transaction_ids), _CHUNK)))
     for rows in batches:
         for tx, at, value, unit in rows:
-            out.setdefault(tx, []).append((from_db(at), value * 1000 if unit == "kWh" else value))
+            out.setdefault(tx, []).append((to_us(at), value * 1000 if unit == "kWh" else value))
     return out
 
 
