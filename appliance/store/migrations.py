@@ -110,6 +110,8 @@ def _v15_reports(db: Database) -> None:
     db.create_tables([models.SavedReport])
     db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_stopped_at_started_at" ON "transaction" '
                    '("stopped_at", "started_at")')
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_started_at_stopped_at_energy_wh" ON "transaction" '
+                   '("started_at", "stopped_at", "energy_wh")')
 
 
 def _copy_char(field):
@@ -132,7 +134,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (12, "authorization statuses as long as OCPP 2.0.1's (PostgreSQL enforces a column's length)",
      _v12_longer_auth_statuses),
     # 13 and 14 are another branch's; versions need not be consecutive, they run in order.
-    (15, "reports: saved reports; sessions by stop and start time", _v15_reports),
+    (15, "reports: saved reports; sessions by stop and start time, and by start time with their energy",
+     _v15_reports),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

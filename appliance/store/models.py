@@ -244,6 +244,8 @@ class Transaction(BaseModel):
             (("started_at",), False),  # periods: the dashboard's figures, statements, reports
             # reports: sessions that started before a period and stopped in or after it, from the index alone
             (("stopped_at", "started_at"), False),
+            # reports: the energy of the sessions in a period, added up per bucket from the index alone
+            (("started_at", "stopped_at", "energy_wh"), False),
         )
 
 
