@@ -4,10 +4,10 @@ bulk inserts into a fresh data directory (SQLite), then a month at day grain and
 timed through the same service the page, the API and the CLI use.
 
     .venv/bin/python bench/report_year.py [--chargers 200] [--sessions-per-evse 1250] [--readings-every 15]
-                                          [--runs 3] [--dir DIR] [--keep] [--without-index]
+                                          [--runs 3] [--dir DIR] [--keep] [--without-index] [--reuse DIR]
 
---without-index drops migration 15's index on (stopped_at, started_at) before timing, to show what it
-is for. Each report is run --runs times; the first run (cold caches) and the median are printed.
+--without-index drops migration 15's indexes before timing, to show what they are for; --reuse DIR times
+the reports again on a data directory kept by --keep. Each report is run --runs times; the first run (cold caches) and the median are printed.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ START = dt.datetime(YEAR, 1, 1) - dt.timedelta(hours=1)  # naive UTC: midnight i
 END = dt.datetime(YEAR + 1, 1, 1) - dt.timedelta(hours=1)
 REPORTS = [
     ("energy, a month per day", Query("energy", f"{YEAR}-06", grain="day")),
+    ("energy, the last month per day", Query("energy", f"{YEAR}-12", grain="day")),
     ("energy, a month per day by company", Query("energy", f"{YEAR}-06", grain="day", by="company")),
     ("energy, a month per day against the one before", Query("energy", f"{YEAR}-06", "previous", "day")),
     ("sessions, the year per month", Query("sessions", str(YEAR), grain="month")),
@@ -176,33 +177,38 @@ def main() -> None:
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--without-index", action="store_true")
+    parser.add_argument("--reuse", type=Path, help="time the reports on a data directory kept by --keep")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="report-year-", dir=args.dir)
-    settings = load_settings({"data_dir": Path(tmp) / "data", "timezone": "Europe/Berlin"}, environ={})
+    data_dir = args.reuse or Path(tmp) / "data"
+    settings = load_settings({"data_dir": data_dir, "timezone": "Europe/Berlin"}, environ={})
 
     async def create() -> None:
         await open_core(settings).close()
 
     asyncio.run(create())
-    started = time.perf_counter()
-    counts = generate(settings.database_path, args.chargers, args.sessions_per_evse, args.readings_every)
-    generated_s = time.perf_counter() - started
-    size_mb = settings.database_path.stat().st_size / 1e6
-    print(f"generated {counts['sessions']:,} sessions, {counts['readings']:,} register readings, {counts['cdrs']:,} "
-          f"CDRs for {args.chargers} chargers over {YEAR} in {generated_s:.0f} s ({size_mb:.0f} MB, SQLite)")
+    if not args.reuse:
+        started = time.perf_counter()
+        counts = generate(settings.database_path, args.chargers, args.sessions_per_evse, args.readings_every)
+        generated_s = time.perf_counter() - started
+        size_mb = settings.database_path.stat().st_size / 1e6
+        print(f"generated {counts['sessions']:,} sessions, {counts['readings']:,} register readings, "
+              f"{counts['cdrs']:,} CDRs for {args.chargers} chargers over {YEAR} in {generated_s:.0f} s "
+              f"({size_mb:.0f} MB, SQLite)")
     if args.without_index:
         with closing(sqlite3.connect(settings.database_path)) as conn:
-            conn.execute('DROP INDEX IF EXISTS "transaction_stopped_at_started_at"')
-        print("without the index on (stopped_at, started_at)")
+            for index in ("transaction_stopped_at_started_at", "transaction_started_at_stopped_at_energy_wh"):
+                conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+        print("without migration 15's indexes on (stopped_at, started_at) and (started_at, stopped_at, energy_wh)")
     results = asyncio.run(time_reports(settings, args.runs))
     width = max(len(r[0]) for r in results)
     print(f"{'report'.ljust(width)}  first s  median s  total")
     for name, first, median, total in results:
         print(f"{name.ljust(width)}  {first:7.3f}  {median:8.3f}  {total}")
     print("reproduce: .venv/bin/python bench/report_year.py " + " ".join(sys.argv[1:]))
-    if args.keep:
+    if args.keep or args.reuse:
         print(f"data directory kept: {settings.data_dir}")
-    else:
+    if not args.keep:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 

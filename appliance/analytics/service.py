@@ -77,10 +77,11 @@ class Analytics:
     async def report(self, query: Query, now: dt.datetime | None = None) -> dict[str, Any]:
         now = now or dt.datetime.now(dt.timezone.utc)
         p = plan(query, self.settings.zone, now)
-        facts = await self.db.read(_read_facts, p.metric, p.by, p.period, p.buckets, now)
-        compare = None
-        if p.compare:
-            compare = await self.db.read(_read_facts, p.metric, p.by, p.compare[0], p.compare[1], now)
+        reads = [self.db.read(_read_facts, p.metric, p.by, p.period, p.buckets, now)]
+        if p.compare:  # on a second reader thread, at the same time
+            reads.append(self.db.read(_read_facts, p.metric, p.by, p.compare[0], p.compare[1], now))
+        facts, *others = await asyncio.gather(*reads)
+        compare = others[0] if others else None
         return await asyncio.to_thread(_compute, p, facts, compare, self.settings.billing_currency)
 
     async def load_profile(self, period: str, grain: str = "", circuit: str = "",
