@@ -7,7 +7,8 @@ timed through the same service the page, the API and the CLI use.
                                           [--runs 3] [--dir DIR] [--keep] [--without-index] [--reuse DIR]
 
 --without-index drops migration 15's indexes before timing, to show what they are for; --reuse DIR times
-the reports again on a data directory kept by --keep. Each report is run --runs times; the first run (cold caches) and the median are printed.
+the reports again on a data directory kept by --keep. Each report is run --runs times; the first run
+(cold caches) and the median are printed.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def build_depot() -> None:
                                       total_incl_vat=incl, total_excl_vat=excl, created_at=now)
 
     session(cp1, 1, "CARD1", card, alice, berlin(2026, 3, 17, 23), berlin(2026, 3, 18, 1), 10_000,
-            readings=[(berlin(2026, 3, 17, 23), 1000), (berlin(2026, 3, 18, 0), 9000), (berlin(2026, 3, 18, 1), 11_000)],
+            readings=[(berlin(2026, 3, 17, 23), 1000), (berlin(2026, 3, 18, 0), 9000),
+                      (berlin(2026, 3, 18, 1), 11_000)],
             cdrs=[("a", "cdr", "", "11.90", "10.00")])
     session(cp1, 2, "TAXI", taxi_card, None, berlin(2026, 3, 18, 10), berlin(2026, 3, 18, 11), 30_000,
             cdrs=[("b", "cdr", "", "5.00", "4.20"), ("-b", "credit", "b", "-5.00", "-4.20"),

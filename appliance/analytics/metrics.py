@@ -55,7 +55,8 @@ METRICS = {m.name: m for m in (
     Metric("sessions", "Sessions", "sessions", "sum", "none", ALL,
            "sessions started in each bucket"),
     Metric("charging-time", "Charging time", "h", "sum", "all", ALL,
-           "plugged-in time during which the meter advanced (all of it for a session without readings that drew energy)"),
+           "plugged-in time during which the meter advanced (all of it for a session without readings that drew "
+           "energy)"),
     Metric("idle-time", "Idle while plugged in", "h", "sum", "all", ALL,
            "plugged-in time during which the meter did not advance"),
     Metric("revenue", "Revenue excl. VAT", "", "sum", "crossing", ALL,
@@ -270,7 +271,8 @@ def figures_report(metric: Metric, period: Period, grain: str, buckets: Sequence
         "metric": metric.name, "title": metric.title, "unit": metric.unit or currency, "definition": metric.definition,
         "period": period_data(period), "grain": grain, "by": by, "buckets": rows,
         "total": shown(metric, total(metric, whole)),
-        "compare": {"period": period_data(compare[0]), "total": shown(metric, total(metric, other))} if compare else None,
+        "compare": ({"period": period_data(compare[0]), "total": shown(metric, total(metric, other))}
+                    if compare else None),
         "breakdown": breakdown,
     }
 

@@ -103,7 +103,8 @@ class Analytics:
     async def saved(self) -> list[store.SavedReportRecord]:
         return await self.db.read(store.saved_reports)
 
-    async def save(self, name: str, query: Query, actor: str, now: dt.datetime | None = None) -> store.SavedReportRecord:
+    async def save(self, name: str, query: Query, actor: str,
+                   now: dt.datetime | None = None) -> store.SavedReportRecord:
         name = name.strip()
         if not name:
             raise mx.ReportError("a saved report needs a name")
@@ -145,8 +146,9 @@ def _read_facts(metric: mx.Metric, by: str | None, period: pd.Period, buckets: l
     rows = [] if metric.name == "sessions" and in_database else (
         store.sessions_overlapping(period.start, period.end, edges_text if in_database else None))
     now_us = splitting.to_us(now)
-    facts = [mx.SessionFact(r.transaction_id, r.start_us, r.stop_us if r.stop_us is not None else max(now_us, r.start_us),
-                            r.energy_wh, key_of(r.__dict__),
+    facts = [mx.SessionFact(r.transaction_id, r.start_us,
+                            r.stop_us if r.stop_us is not None else max(now_us, r.start_us), r.energy_wh,
+                            key_of(r.__dict__),
                             money[r.transaction_id].excl_vat if r.transaction_id in money else Decimal(0),
                             money[r.transaction_id].incl_vat if r.transaction_id in money else Decimal(0))
              for r in rows]

@@ -23,7 +23,8 @@ REPORT_ERRORS = (ReportError, PeriodError)
 PERIOD_LABELS = {"today": "Today", "yesterday": "Yesterday", "this-week": "This week", "last-week": "Last week",
                  "this-month": "This month", "last-month": "Last month", "this-year": "This year",
                  "last-year": "Last year", "custom": "From … to … (below)"}
-COMPARE_LABELS = (("", "no comparison"), ("previous", "the period before"), ("year-before", "the same days a year before"))
+COMPARE_LABELS = (("", "no comparison"), ("previous", "the period before"),
+                  ("year-before", "the same days a year before"))
 PHASE_COLORS = {"L1": "#1f5fa8", "L2": "#2e7d32", "L3": "#8e5a00"}
 # Which field of the form an error is about, by the words it starts with.
 ERROR_FIELDS = (("metric", "metric"), ("period", "period"), ("comparison", "compare"), ("grain", "grain"),
@@ -71,6 +72,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
                             headers={"Content-Disposition": f'attachment; filename="{query.metric}-report.csv"'})
     context = {
         "report": data, "header": header, "rows": rows, "chart": _chart(data) if data else None,
+        "by_label": DIMENSIONS.get(data["by"], "") if data and data["by"] else "",
         "form": form, "errors": errors, "query_string": query.as_query_string(),
         "saved": await analytics.saved(), **choices(),
     }
