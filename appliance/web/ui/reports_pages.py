@@ -164,8 +164,8 @@ def _load_chart(index: int, circuit: dict[str, Any], profile: dict[str, Any]) ->
     labels = [b["label"] for b in circuit["buckets"]]
     phases = sorted({p for b in circuit["buckets"] for p in b["measured_a"]}) or ["L1"]
     bars = [charts.Bars("Limit", "A", [circuit["limit_a"]] * len(labels), color="#e9c9c6")]
-    bars += [charts.Bars(f"Highest measured {p}", "A", [b["measured_a"].get(p) for b in circuit["buckets"]],
+    bars += [charts.Bars(f"{p} measured, highest", "A", [b["measured_a"].get(p) for b in circuit["buckets"]],
                          color=PHASE_COLORS.get(p, "#555"), overlay=True) for p in phases]
     return charts.bar_chart(labels, bars, title=f"Circuit {circuit['circuit']}: highest current per phase against "
                                                 f"its limit, {profile['period']['label']}",
-                            chart_id=f"load-{index}", empty_text="no load recorded")
+                            chart_id=f"load-{index}", empty_text="no load recorded", width=960, height=320)
