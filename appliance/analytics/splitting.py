@@ -112,6 +112,9 @@ def split(curve: Curve, edges_us: Sequence[int]) -> list[Share]:
     last = min(n - 1, bisect.bisect_left(edges_us, curve.end_us) - 1) if curve.end_us > curve.start_us else first
     last = max(first, last)
     rises = curve.rises()
+    if first == last and edges_us[first] <= curve.start_us and curve.end_us <= edges_us[first + 1]:
+        # Inside one bucket (most sessions): all of it, without clipping each stretch.
+        return [Share(first, curve.energy_wh, curve.end_us - curve.start_us, sum(t1 - t0 for t0, t1, _ in rises))]
     shares = []
     for i in range(first, last + 1):
         a, b = edges_us[i], edges_us[i + 1]
