@@ -20,7 +20,8 @@ NAMED_PERIODS = ("today", "yesterday", "this-week", "last-week", "this-month", "
 COMPARISONS = ("previous", "year-before")
 MAX_BUCKETS = 1000
 PERIOD_HELP = ("today, yesterday, this-week, last-week, this-month, last-month, this-year, last-year, a day "
-               "(2026-03-29), a month (2026-03) or FROM..TO (2026-03-01..2026-03-31, both days included)")
+               "(2026-03-29), a month (2026-03), a year (2026) or FROM..TO (2026-03-01..2026-03-31, both days "
+               "included)")
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
