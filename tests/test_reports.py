@@ -333,3 +333,23 @@ async def test_load_profile_page(depot, staff):
     assert 'id="load-0-desc"' in html
     status, html = await staff.get("/reports/load?period=2026-03-18&circuit=Nope")
     assert status == 400 and "There is no circuit &#39;Nope&#39;" in html
+
+
+async def test_the_day_clocks_go_back_has_25_hours_that_add_up_to_the_day(depot):
+    def add_night_session() -> None:
+        cp2 = Charger.get(Charger.identity == "CP2").id
+        # 01:30 CEST to 02:30 CET: two real hours at 2 kW, half an hour of it at 01:00, the whole first 02:00
+        # hour (CEST) and half of the second (CET).
+        Transaction.create(charger=cp2, connector_number=1, id_tag="NIGHT", auth_status="Accepted",
+                           started_at=dt.datetime(2026, 10, 24, 23, 30), meter_start_wh=0,
+                           stopped_at=dt.datetime(2026, 10, 25, 1, 30), meter_stop_wh=4000, energy_wh=4000,
+                           created_at=dt.datetime(2026, 10, 24, 23, 30))
+
+    await depot.core.db.write(add_night_session)
+    status, hours = await depot.api("GET", "/api/v1/reports/energy?period=2026-10-25&grain=hour")
+    assert status == 200, hours
+    assert len(hours["buckets"]) == 25
+    assert [(b["label"], b["value"]) for b in hours["buckets"][1:4]] == [
+        ("2026-10-25 01:00", 1.0), ("2026-10-25 02:00 CEST", 2.0), ("2026-10-25 02:00 CET", 1.0)]
+    status, day = await depot.api("GET", "/api/v1/reports/energy?period=2026-10-25&grain=day")
+    assert day["total"] == hours["total"] == sum(b["value"] for b in hours["buckets"]) == 4.0
