@@ -25,11 +25,11 @@ _CHUNK = 500  # ids in one IN list
 
 # The sessions that overlap [start, end), as four disjoint ranges that each use an index: started inside;
 # started before and stopped inside; started before and stopped after; started before and still running.
-_OVERLAP = (
-    'SELECT id FROM "transaction" WHERE started_at >= ? AND started_at < ? '
-    'UNION ALL SELECT id FROM "transaction" WHERE stopped_at >= ? AND stopped_at < ? AND started_at < ? '
+_STARTED_BEFORE = (
+    'SELECT id FROM "transaction" WHERE stopped_at >= ? AND stopped_at < ? AND started_at < ? '
     'UNION ALL SELECT id FROM "transaction" WHERE stopped_at >= ? AND started_at < ? '
     'UNION ALL SELECT id FROM "transaction" WHERE stopped_at IS NULL AND started_at < ?')
+_OVERLAP = 'SELECT id FROM "transaction" WHERE started_at >= ? AND started_at < ? UNION ALL ' + _STARTED_BEFORE
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -165,10 +165,14 @@ def bucket_sql(column: str, edges: list[str], right: bool = True) -> str:
 def _inside_one_bucket(edges: list[str]) -> str:
     """SQL: a finished session that lies in one bucket (from its start to its stop)."""
     # Written as a range of started_at (stopped_at <= the last edge follows from the buckets' being equal), so
-    # the planner reads the index on (started_at, stopped_at, energy_wh) alone. IS NOT NULL: for a running
-    # session the condition must be false, not NULL, or NOT (...) would leave it out too.
-    return (f"t.started_at >= '{edges[0]}' AND t.started_at < '{edges[-1]}' AND t.stopped_at IS NOT NULL "
-            f"AND t.stopped_at > t.started_at AND "
+    # the planner reads the index on (started_at, stopped_at, energy_wh) alone.
+    return f"t.started_at >= '{edges[0]}' AND t.started_at < '{edges[-1]}' AND {_one_bucket(edges)}"
+
+
+def _one_bucket(edges: list[str]) -> str:
+    # IS NOT NULL: for a running session the condition must be false, not NULL, or NOT (...) would leave it
+    # out too.
+    return (f"t.stopped_at IS NOT NULL AND t.stopped_at > t.started_at AND "
             f"({bucket_sql('t.started_at', edges)}) = ({bucket_sql('t.stopped_at', edges, right=False)})")
 
 
@@ -194,12 +198,14 @@ def cells(metric: str, by: str | None, edges: list[str]) -> list[Cell]:
 
 def sessions_overlapping(start: dt.datetime, end: dt.datetime, edges: list[str] | None = None) -> list[SessionRow]:
     """The sessions that overlap [start, end); given bucket edges, but those `cells` adds up."""
-    unless = f" AND NOT ({_inside_one_bucket(edges)})" if edges else ""
+    # Those started inside that cells() leaves out are found in the index on (started_at, stopped_at) alone.
+    ids = (f'SELECT t.id FROM "transaction" t WHERE t.started_at >= ? AND t.started_at < ? '
+           f"AND NOT ({_one_bucket(edges)}) UNION ALL {_STARTED_BEFORE}") if edges else _OVERLAP
     rows = _rows(
         "SELECT t.id, t.charger_id, c.identity, t.evse_number, t.connector_number, t.started_at, t.stopped_at, "
         "t.meter_start_wh, t.meter_stop_wh, t.energy_wh, t.last_meter_wh, t.driver_id, "
         f"g.driver_id, g.vehicle_id, g.company_id {_FROM}"
-        f"WHERE t.id IN ({_OVERLAP}){unless} ORDER BY t.id", _window(start, end))
+        f"WHERE t.id IN ({ids}) ORDER BY t.id", _window(start, end))
     return [_session(r) for r in rows]
 
 
