@@ -33,7 +33,7 @@ from appliance.ocppj.endpoint import OcppJEndpoint
 from appliance.reader_service import ReaderService, parse_readers
 from appliance.rfid_reader.id_format import parse_form
 from appliance.sync.head_office import HeadOfficeSync
-from appliance.web import alarms_api, api, billing_api, circuits_api
+from appliance.web import alarms_api, api, billing_api, circuits_api, report_api
 from appliance.web.keys import CORE, DLM, READERS, SYNC
 from appliance.web.middleware import api_token_auth, client_and_limits, errors
 from appliance.web import metrics as metrics_page, notify_api
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(circuits_api.routes)
     app.router.add_routes(billing_api.routes)
     app.router.add_routes(alarms_api.routes)
+    app.router.add_routes(report_api.routes)
     setup_ui(app)
     return app
 

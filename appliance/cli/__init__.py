@@ -5,7 +5,7 @@ share it; the server sees CLI changes through the event journal). Live commands,
 connected charger, go through the running server's API. One module per command group.
 """
 
-from appliance.cli import admin, backup, billing, chargers, circuits, doctor, readers, server, service, sessions, tokens, users  # noqa: F401  (they register commands)
+from appliance.cli import admin, backup, billing, chargers, circuits, doctor, readers, report, server, service, sessions, tokens, users  # noqa: F401  (they register commands)
 from appliance.cli import alarms, maintenance  # noqa: F401  (alarms; the charger group's maintenance log)
 from appliance.cli import notify  # noqa: F401  (notifications; the /metrics token)
 from appliance.cli.base import cli

@@ -114,6 +114,14 @@ def _v14_notifications(db: Database) -> None:
     db.create_tables([models.StoredSetting, models.Notification])
 
 
+def _v15_reports(db: Database) -> None:
+    db.create_tables([models.SavedReport])
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_stopped_at_started_at" ON "transaction" '
+                   '("stopped_at", "started_at")')
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "transaction_started_at_stopped_at_energy_wh" ON "transaction" '
+                   '("started_at", "stopped_at", "energy_wh")')
+
+
 def _copy_char(field):
     return CharField(max_length=field.max_length, default=field.default, null=field.null)
 
@@ -135,6 +143,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
      _v12_longer_auth_statuses),
     (13, "alarms, chargers' maintenance data and notes, auto-recovery's attempts", _v13_alarms_and_maintenance),
     (14, "notifications: the queue of messages to recipients; settings stored by CLI commands", _v14_notifications),
+    (15, "reports: saved reports; sessions by stop and start time, and by start time with their energy",
+     _v15_reports),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

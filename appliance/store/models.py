@@ -243,6 +243,10 @@ class Transaction(BaseModel):
             (("stopped_at",), False),
             (("charger", "remote_tx_id"), False),
             (("started_at",), False),  # periods: the dashboard's figures, statements, reports
+            # reports: sessions that started before a period and stopped in or after it, from the index alone
+            (("stopped_at", "started_at"), False),
+            # reports: the energy of the sessions in a period, added up per bucket from the index alone
+            (("started_at", "stopped_at", "energy_wh"), False),
         )
 
 
@@ -681,6 +685,18 @@ class Notification(BaseModel):
         indexes = ((("status", "next_attempt_at"), False), (("recipient", "status"), False),
                    (("created_at",), False))
 
+
+class SavedReport(BaseModel):
+    """A report staff saved: a name and the report's filters (metric, period, grain, breakdown, comparison),
+    kept as the query string of the reports page."""
+
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    query = CharField(max_length=500)
+    created_by = CharField(max_length=100, default="")
+    created_at = DateTimeField()
+
+
 ALL_MODELS = [
     SchemaVersion, ChargerGroup, Charger, Evse, Connector, StatusHistory, Company, Driver, Vehicle, Tag, ChargerAccess, GroupAccess, UnknownTag,
     Transaction,
@@ -689,4 +705,7 @@ ALL_MODELS = [
     ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry,
     Alarm, ChargerMaintenance, MaintenanceNote, RecoveryAttempt,
     StoredSetting, Notification,
+
+
+    ChargeDetailRecord, HeadOffice, StaffAccount, StaffSession, AuditEntry, SavedReport,
 ]

@@ -404,3 +404,72 @@ def _legend(cleaned: list[tuple[Series, list[Point]]], plot: Plot, font_size: in
         x += 34 + 0.6 * font_size * len(label)  # about a character's width
     out.append("</g>")
     return "".join(out)
+
+
+# -- bars per bucket (reports) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bars:
+    name: str
+    unit: str
+    values: Sequence[float | None]  # one per category; None: nothing to compare with
+    color: str = "#1f5fa8"
+    overlay: bool = False  # drawn as an outline over the first series' bars (a comparison)
+
+
+def bar_chart(labels: Sequence[str], bars: Sequence[Bars], *, width: int = 640, height: int = 300,
+              title: str = "Chart", chart_id: str = "bars", empty_text: str = "nothing in this period",
+              font_size: int = 12) -> str:
+    """An SVG bar chart: one bar per category (a report's buckets) for the first series, later series
+    with overlay=True drawn as outlined bars over them (a comparison period, bucket by bucket)."""
+    plot = Plot(56.0, 34.0, width - 74.0, height - 34.0 - 44.0)
+    values = [v for b in bars for v in b.values if v is not None and math.isfinite(v)]
+    description = "; ".join(
+        f"{b.name}: " + ", ".join(f"{label} {v:.4g} {b.unit}" for label, v in zip(labels, b.values) if v is not None)
+        for b in bars) if values else empty_text
+    parts = [_open(width, height, title, description[:4000], chart_id, "bars", font_size)]
+    parts.append(f'<rect class="plot-area" x="{plot.left:.1f}" y="{plot.top:.1f}" width="{plot.width:.1f}" '
+                 f'height="{plot.height:.1f}" fill="none" stroke="#d5ddd8"/>')
+    axis = _Axis(nice_ticks(min([0.0] + values), max([0.0] + values) or 1.0))
+    parts.append(_value_axis(axis, plot, "left", " / ".join(dict.fromkeys(b.unit for b in bars))))
+    slot = plot.width / max(1, len(labels))
+    base = axis.y(min(max(0.0, axis.low), axis.high), plot)
+    for series in bars:
+        inset = 0.12 if series.overlay else 0.2
+        out = [f'<g class="series{" overlay" if series.overlay else ""}" data-series="{text(series.name)}">']
+        for i, value in enumerate(series.values):
+            if value is None or not math.isfinite(value):
+                continue
+            x, y = plot.left + slot * (i + inset), axis.y(value, plot)
+            style = (f'fill="none" stroke="{text(series.color)}" stroke-width="2" stroke-dasharray="4 2"'
+                     if series.overlay else f'fill="{text(series.color)}"')
+            out.append(f'<rect x="{x:.1f}" y="{min(y, base):.1f}" width="{slot * (1 - 2 * inset):.1f}" '
+                       f'height="{abs(base - y):.1f}" {style}><title>{text(labels[i])}: {value:.4g} '
+                       f'{text(series.unit)}</title></rect>')
+        parts.append("".join(out) + "</g>")
+    step = max(1, math.ceil(len(labels) * 0.6 * font_size * 10 / max(plot.width, 1)))
+    parts.append('<g class="axis x-axis" text-anchor="middle">')
+    for i in range(0, len(labels), step):
+        parts.append(f'<text x="{plot.left + slot * (i + 0.5):.1f}" y="{plot.bottom + 16:.1f}">'
+                     f'{text(_short(labels[i]))}</text>')
+    parts.append("</g>")
+    if not values:
+        parts.append(f'<text class="empty" x="{plot.left + plot.width / 2:.1f}" y="{plot.top + plot.height / 2:.1f}" '
+                     f'text-anchor="middle">{text(empty_text)}</text>')
+    out, x = ['<g class="legend">'], plot.left
+    for b in bars:
+        label = f"{b.name} ({b.unit})"
+        out.append(f'<rect x="{x:.1f}" y="8" width="14" height="8" fill="{text(b.color)}"/>')
+        out.append(f'<text x="{x + 20:.1f}" y="16">{text(label)}</text>')
+        x += 34 + 0.6 * font_size * len(label)
+    parts.append("".join(out) + "</g>")
+    return "".join(parts) + "</svg>"
+
+
+def _short(label: str) -> str:
+    """A bucket's label on the axis: an hour's time, a day without its year."""
+    if len(label) >= 16 and label[10] == " ":
+        return label[11:16]
+    if len(label) == 10 and label[4] == "-":
+        return label[5:]
+    return label

@@ -20,12 +20,12 @@ AREAS: list[web.RouteTableDef] = [auth.routes, live.routes]
 
 def setup_ui(app: web.Application) -> None:
     from appliance.web.ui import (accounts_pages, alarms_pages, chargers_pages, dashboard, load_pages, people_pages,
-                                  search, sessions_pages, settings_pages, tariff_pages)
+                                  reports_pages, search, sessions_pages, settings_pages, tariff_pages)
 
     app[JINJA] = make_environment()
     app.router.add_static("/static/", STATIC, name="static", append_version=True)
     app.router.add_get("/ui/readers/events", api.reader_events)  # the enrolment page's taps
     for routes in AREAS + [dashboard.routes, chargers_pages.routes, sessions_pages.routes, people_pages.routes,
-                           load_pages.routes, tariff_pages.routes, settings_pages.routes, accounts_pages.routes,
-                           search.routes, alarms_pages.routes]:
+                           load_pages.routes, tariff_pages.routes, reports_pages.routes, settings_pages.routes,
+                           accounts_pages.routes, search.routes, alarms_pages.routes]:
         app.router.add_routes(routes)

@@ -30,6 +30,7 @@ NAVIGATION = [
     ("/drivers", "Drivers & tags", "viewer", ("/drivers", "/companies", "/vehicles", "/tags")),
     ("/circuits", "Circuits", "viewer", ("/circuits",)),
     ("/tariffs", "Tariffs", "viewer", ("/tariffs", "/statements")),
+    ("/reports", "Reports", "viewer", ("/reports",)),
     ("/sync", "Sync", "viewer", ("/sync",)),
     ("/settings", "Settings", "viewer", ("/settings",)),
     ("/accounts", "Accounts", "admin", ("/accounts", "/audit")),
