@@ -12,16 +12,16 @@ from appliance.core.services import open_core
 from appliance.store import notifications as store
 from tests.test_doctor import depot, doctor, port  # noqa: F401  (port: the fixture)
 
-NOW = dt.datetime.now(dt.timezone.utc)
-
-
-def queue(data_dir, error: str, next_attempt_at: dt.datetime | None) -> None:
-    """One notification to ops@depot.example whose delivery failed with `error`."""
+def queue(data_dir, error: str, next_attempt_in: dt.timedelta | None) -> None:
+    """One notification to ops@depot.example, raised 2 h ago, whose delivery failed with `error`; the
+    next attempt `next_attempt_in` from now (None: refused for good). Times from the moment it is called:
+    a module-level "now" is minutes old by the time a long test run gets here."""
+    now = dt.datetime.now(dt.timezone.utc)
 
     def failed_sync() -> None:
-        [notification_id] = store.collect(["ops@depot.example"], {}, NOW - dt.timedelta(hours=2), NOW)
-        store.close_due(NOW, lambda record: ("subject", "body", {}))
-        store.mark_attempt_failed(notification_id, error, next_attempt_at)
+        [notification_id] = store.collect(["ops@depot.example"], {}, now - dt.timedelta(hours=2), now)
+        store.close_due(now, lambda record: ("subject", "body", {}))
+        store.mark_attempt_failed(notification_id, error, now + next_attempt_in if next_attempt_in else None)
 
     async def write() -> None:
         core = open_core(load_settings({"data_dir": data_dir}))
@@ -44,7 +44,7 @@ def test_nobody_told_is_skipped_and_all_delivered_is_ok(tmp_path, port):  # noqa
 
 def test_messages_waiting_on_a_failing_server_are_a_warning(tmp_path, port):  # noqa: F811
     data_dir = depot(tmp_path / "data")
-    queue(data_dir, "the mail server mail.example:587 could not be reached (refused)", NOW + dt.timedelta(minutes=5))
+    queue(data_dir, "the mail server mail.example:587 could not be reached (refused)", dt.timedelta(minutes=5))
     _, checks = doctor(data_dir, port, notify_to="ops@depot.example")
     check = checks["notifications"]
     assert check["status"] == "warning" and "appliance notify test" in check["action"]
