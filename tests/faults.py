@@ -12,6 +12,7 @@ from ocpp.v16 import call as call16
 
 from appliance.store import models
 from appliance.store.database import Database
+from appliance.store.dialect import raw
 from appliance.store.storage_faults import StoreFullError
 
 UTC = dt.timezone.utc
@@ -76,8 +77,9 @@ async def give_room(db: Database, pages: int = 100_000) -> None:
 
 
 async def count(db: Database, sql: str, *args: Any) -> int:
-    return await db.read(lambda: models.database.execute_sql(sql, args).fetchone()[0])
+    """`sql` with `?` placeholders, on SQLite or PostgreSQL."""
+    return await db.read(lambda: raw(models.database).execute(sql, args).fetchone()[0])
 
 
 async def execute(db: Database, sql: str, *args: Any) -> None:
-    await db.write(lambda: models.database.execute_sql(sql, args))
+    await db.write(lambda: raw(models.database).execute(sql, args))

@@ -23,10 +23,14 @@ from ocpp.v16 import call as call16
 from appliance.core import health
 from appliance.store import database
 from appliance.store.storage_faults import FULL_MESSAGE
+from tests import backend
 from tests.conftest import add_fleet, make_settings
 from tests.faults import count, execute, fill_database, give_room, meter_values16, send_until_stored
 from tests.virtual_charger import connect16
 from tests.virtual_soap_client import VirtualSoapCharger
+
+pytestmark = backend.sqlite_only("a full disk is simulated with SQLite's max_page_count and a tmpfs under the database "
+                                 "file (PostgreSQL's disk is the server's)")
 
 UTC = dt.timezone.utc
 STORAGE_LOG = "appliance.store.storage_faults"

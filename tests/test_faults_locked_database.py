@@ -20,13 +20,18 @@ from ocpp.v16 import call as call16
 
 from appliance.core import health
 from appliance.store import database
+from tests import backend
 from tests.conftest import add_fleet, make_settings, wait_for
 from tests.faults import count, meter_values16, send_until_stored
 from tests.virtual_charger import connect16
 
+pytestmark = backend.sqlite_only("another process holds SQLite's write lock (on PostgreSQL a writer waits for the advisory lock, "
+                                 "tested in test_postgres.py)")
+
 UTC = dt.timezone.utc
 HOLDER = """
 import sqlite3, sys
+
 connection = sqlite3.connect(sys.argv[1], isolation_level=None)
 if sys.argv[2] == "write":
     connection.execute("BEGIN IMMEDIATE")
