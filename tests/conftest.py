@@ -75,7 +75,7 @@ async def start_appliance(aiohttp_server) -> Callable[..., Any]:
         app = create_app(settings)
         server = await aiohttp_server(app)
         core = app[CORE]
-        token = await core.tokens.create("tests")
+        token = await core.tokens.create("tests", replace=True)  # a second appliance of a test may share its database
         return Appliance(server, core, token)
 
     return start

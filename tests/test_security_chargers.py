@@ -12,6 +12,7 @@ import pytest
 from appliance import tls
 from appliance.app import create_app
 from appliance.web.keys import CORE
+from tests import backend
 from tests.conftest import add_fleet, make_settings
 from tests.test_tls import trusting
 from tests.virtual_charger import connect16, ws_url
@@ -94,6 +95,8 @@ async def test_a_soap_charger_is_pinned_to_its_network(start_appliance, tmp_path
     assert (await post_soap(app.url, "1.6", soap_request("1.6", "<o:heartbeatRequest/>", identity="SOAP-B")))[0] == 403
 
 
+@backend.sqlite_only("two appliances in one test (on PostgreSQL they would share its schema and its "
+                     "models' database)")
 async def test_passwords_only_over_tls_when_configured(start_appliance, aiohttp_server, tmp_path):
     plain = await start_appliance(make_settings(tmp_path / "plain", charger_passwords_need_tls=True))
     await plain.core.chargers.add("CP-A", "ocpp1.6-json", password="password-of-A")
@@ -106,11 +109,14 @@ async def test_passwords_only_over_tls_when_configured(start_appliance, aiohttp_
     info = tls.ensure_certificate(settings)
     app = create_app(settings)
     server = await aiohttp_server(app, ssl=tls.server_context(info))
-    await app[CORE].chargers.add("CP-A", "ocpp1.6-json", password="password-of-A")
+    # another id: on PostgreSQL the test's two appliances share its schema
+    await app[CORE].chargers.add("CP-T", "ocpp1.6-json", password="password-of-T")
     url = str(server.make_url("/")).rstrip("/")
-    assert (await handshake(url, "CP-A", basic_auth("CP-A", "password-of-A"), ssl=trusting(info)))[0] == 101
+    assert (await handshake(url, "CP-T", basic_auth("CP-T", "password-of-T"), ssl=trusting(info)))[0] == 101
 
 
+@backend.sqlite_only("two appliances in one test (on PostgreSQL they would share its schema and its "
+                     "models' database)")
 async def test_a_trusted_proxy_names_the_client_and_others_cannot(start_appliance, tmp_path):
     pinned = "CP-A=192.0.2.10"
     behind = await start_appliance(make_settings(tmp_path / "a", charger_networks=pinned, trusted_proxies="127.0.0.1",
@@ -121,9 +127,11 @@ async def test_a_trusted_proxy_names_the_client_and_others_cannot(start_applianc
     assert (await handshake(behind.url, "CP-A", dict(proxied, **{"X-Forwarded-Proto": "http"})))[0] == 403
     assert (await handshake(behind.url, "CP-A", dict(proxied, **{"X-Forwarded-For": "192.0.2.11"})))[0] == 403
 
-    direct = await start_appliance(make_settings(tmp_path / "b", charger_networks=pinned, trusted_proxies="10.0.0.1"))
-    await direct.core.chargers.add("CP-A", "ocpp1.6-json")
-    assert (await handshake(direct.url, "CP-A", {"X-Forwarded-For": "192.0.2.10"}))[0] == 403  # not from the proxy
+    # another id: on PostgreSQL the test's two appliances share its schema
+    direct = await start_appliance(make_settings(tmp_path / "b", charger_networks="CP-B=192.0.2.10",
+                                                 trusted_proxies="10.0.0.1"))
+    await direct.core.chargers.add("CP-B", "ocpp1.6-json")
+    assert (await handshake(direct.url, "CP-B", {"X-Forwarded-For": "192.0.2.10"}))[0] == 403  # not from the proxy
 
 
 async def test_wrong_passwords_are_slowed_down_for_that_charger_only(start_appliance, tmp_path):

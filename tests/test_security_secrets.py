@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from appliance.ocpp16.soap_link import CP16, Ocpp16SoapLink
+from tests import backend
 from tests.conftest import add_fleet, wait_for
 from tests.test_cli_live import ServerProcess
 from tests.ui_client import StaffClient
@@ -55,6 +56,7 @@ async def log_in(url: str, name: str, password: str) -> tuple[StaffClient, int]:
     return client, status
 
 
+@backend.sqlite_only("reads every table of the SQLite file")
 async def test_no_secret_reaches_the_log_or_the_database(appliance, secret, head_office, caplog):
     caplog.set_level(logging.DEBUG)
     core, url = appliance.core, appliance.url
