@@ -139,15 +139,24 @@ async def test_a_bad_tariff_is_refused_with_the_field_named(appliance, data, mes
         await appliance.core.billing.add_tariff("bad", data)
 
 
+async def priced_charger(core, identity: str, tariff: dict) -> None:
+    """A charger whose sessions the tariff "budget" prices, and CARD1 to charge with."""
+    await add_fleet(core, {"CARD1": {}})
+    await core.billing.add_tariff("budget", tariff)
+    await core.billing.add_group("limited", "budget")
+    await core.chargers.add(identity, "ocpp1.6-json")
+    await core.billing.assign(identity, "limited")
+
+
+def minutes_into_a_session_begun_half_an_hour_ago(minutes: int) -> str:
+    at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30 - minutes)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 async def test_a_session_that_reaches_its_tariffs_energy_limit_is_stopped_remotely(appliance):
     core = appliance.core
-    await add_fleet(core, {"CARD1": {}})
-    await core.billing.add_tariff("budget", {**FLAT, "max_energy_wh": 5000})
-    await core.billing.add_group("limited", "budget")
-    await core.chargers.add("LIM1", "ocpp1.6-json")
-    await core.billing.assign("LIM1", "limited")
-    at = lambda minutes: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30 - minutes)).isoformat(  # noqa: E731
-        timespec="milliseconds").replace("+00:00", "Z")
+    await priced_charger(core, "LIM1", {**FLAT, "max_energy_wh": 5000})
+    at = minutes_into_a_session_begun_half_an_hour_ago
     async with connect16(appliance.url, "LIM1") as cp:
         tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
                                                     timestamp=at(0)))).transaction_id
@@ -169,13 +178,8 @@ async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_n
     """A session found without a limit is not looked at again for a while (the check runs at every
     meter value); a change to the tariff made through the appliance applies at once all the same."""
     core = appliance.core
-    await add_fleet(core, {"CARD1": {}})
-    await core.billing.add_tariff("budget", FLAT)
-    await core.billing.add_group("limited", "budget")
-    await core.chargers.add("LIM2", "ocpp1.6-json")
-    await core.billing.assign("LIM2", "limited")
-    at = lambda minutes: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30 - minutes)).isoformat(  # noqa: E731
-        timespec="milliseconds").replace("+00:00", "Z")
+    await priced_charger(core, "LIM2", FLAT)
+    at = minutes_into_a_session_begun_half_an_hour_ago
     async with connect16(appliance.url, "LIM2") as cp:
         tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
                                                     timestamp=at(0)))).transaction_id
