@@ -98,7 +98,7 @@ async def test_follow_prints_a_new_message_while_it_runs_and_ends_quietly_on_ctr
                 if '"Heartbeat"' in line:
                     break
             follower.send_signal(signal.SIGINT)
-            code = await asyncio.wait_for(follower.wait(), 10)
+            code = await asyncio.wait_for(follower.wait(), 30)  # a loaded CI box took more than 10 s twice
         finally:
             if follower.returncode is None:
                 follower.kill()
