@@ -32,21 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ocpp16_load import free_port, peak_rss_mb, pin_to, source_version
+from ocpp16_load import APPLIANCE_ENV, free_port, log_tail, peak_rss_mb, pin_to, source_version, wait_healthy
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 SERVER_CPU, LOADGEN_CPU = 0, 1
 SAMPLES = 3  # sampled values per reading
 
-# Benchmark chargers are unknown to the appliance and accepted at their boot; the limits on unknown ids
-# (which protect a real depot against floods of made-up ids) would refuse a benchmark's thousands.
-APPLIANCE_ENV = {"APPLIANCE_UNKNOWN_CHARGERS": "accept", "APPLIANCE_UNKNOWN_CHARGERS_PER_MIN": "0",
-                 "APPLIANCE_UNKNOWN_CHARGERS_PER_ADDRESS_PER_MIN": "0", "APPLIANCE_UNKNOWN_CHARGERS_MAX": "0"}
 
 
 @dataclass
@@ -115,18 +110,7 @@ class Server:
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, preexec_fn=pin_to(SERVER_CPU))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} not healthy after {timeout}s:\n{self.log_tail()}")
+        wait_healthy(self.proc, self.port, self.kind, self.log_path, timeout)
 
     def kill(self):
         # SIGKILL, as a crash: the database check counts only what was committed before it.
@@ -135,11 +119,7 @@ class Server:
             self.proc.wait(timeout=10)
 
     def log_tail(self, n=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, n)
 
 
 # -- database checks --------------------------------------------------------------------------------

@@ -81,6 +81,36 @@ def peak_rss_mb(pid):
     return None
 
 
+# Benchmark chargers are unknown ids accepted at boot; the limits that protect a depot against a flood of
+# made-up ids would refuse thousands of them.
+APPLIANCE_ENV = {"APPLIANCE_UNKNOWN_CHARGERS": "accept", "APPLIANCE_UNKNOWN_CHARGERS_PER_MIN": "0",
+                 "APPLIANCE_UNKNOWN_CHARGERS_PER_ADDRESS_PER_MIN": "0", "APPLIANCE_UNKNOWN_CHARGERS_MAX": "0"}
+
+
+def log_tail(path, n=20):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def wait_healthy(proc, port, kind, log_path, timeout):
+    """Until the server's /healthz answers 200; raises (with its log's tail) if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} exited with {proc.returncode}:\n{log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{kind} not healthy after {timeout}s:\n{log_tail(log_path)}")
+
+
 class Server:
     """One server process (the appliance or the baseline) in its own temporary directory."""
 
@@ -105,10 +135,7 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
     def start(self, timeout=30.0):
-        # Benchmark chargers are unknown ids accepted at boot; the limits that protect a depot against a
-        # flood of made-up ids would refuse thousands of them.
-        env = dict(os.environ, APPLIANCE_UNKNOWN_CHARGERS="accept", APPLIANCE_UNKNOWN_CHARGERS_PER_MIN="0",
-                   APPLIANCE_UNKNOWN_CHARGERS_PER_ADDRESS_PER_MIN="0", APPLIANCE_UNKNOWN_CHARGERS_MAX="0")
+        env = dict(os.environ, **APPLIANCE_ENV)
         if self.database:
             env["APPLIANCE_DATABASE_URL"] = self.database.url
         # The log goes to a file, not a pipe: an unread pipe would block a chatty server.
@@ -116,18 +143,7 @@ class Server:
             self.proc = subprocess.Popen(self.command(), cwd=REPO_DIR, env=env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          preexec_fn=pin_to(SERVER_CPU))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} not healthy after {timeout}s:\n{self.log_tail()}")
+        wait_healthy(self.proc, self.port, self.kind, self.log_path, timeout)
 
     def kill(self):
         # SIGKILL, not a graceful stop: the durability check must only count what was committed
@@ -137,11 +153,7 @@ class Server:
             self.proc.wait(timeout=10)
 
     def log_tail(self, n=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, n)
 
 
 class PostgresSchema:
