@@ -181,12 +181,18 @@ async def test_profiles_never_sum_above_the_breaker_a_stop_frees_capacity_and_an
         dlm = depot.server.app[DLM]
         await wait_for(lambda: _evse(dlm, "C201")["mode"] == "held", timeout=15)
         assert _evse(dlm, "C201")["held_a"] == pytest.approx(c_share)
-        # A new session on D (L3, a 2.0.1 station) gets only what C's held share and A leave.
+        # A new session on D (L3, a 2.0.1 station) gets only what C's held shares and A leave: at
+        # least its minimum, or nothing while it waits its turn. What C holds depends on when it
+        # dropped off: its idle EVSE keeps the most its last default profile allows, whose safe
+        # fallback may be more than the start current it had then.
         await start201(d, breaker, "D", "TAG-D", "d-tx-1")
-        await wait_for(lambda: tx_limit(d, 1, "d-tx-1"), timeout=15)
+        await wait_for(lambda: tx_limit(d, 1, "d-tx-1") is not None, timeout=15)
         await depot.api("GET", "/api/v1/load-management?settled=1")
-        assert tx_limit(a, 1, tx_a) + c_share + tx_limit(d, 1, "d-tx-1") <= 32 + 1e-6
-        assert tx_limit(d, 1, "d-tx-1") >= 6
+        held_by_c = sum(e["held_a"] or 0 for circuit in dlm.circuit_status() for e in circuit["evses"]
+                        if e["charger"] == "C201")
+        d_limit = tx_limit(d, 1, "d-tx-1")
+        assert tx_limit(a, 1, tx_a) + held_by_c + d_limit <= 32 + 1e-6
+        assert d_limit >= 6 or (d_limit == 0 and _evse(dlm, "D201")["mode"] == "waiting")
     assert breaker.excess == []
     assert max(breaker.peak.values()) <= LIMIT_A
 

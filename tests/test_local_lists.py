@@ -152,6 +152,8 @@ async def test_soap_chargers_get_the_list(depot, version):
     cp_version = {"1.5": CP15, "1.6": CP16}[version]
     async with serve_chargepoint(cp_version, "SOAP1") as cp:
         await depot.core.chargers.add("SOAP1", cp_version.protocol, endpoint_url=cp.url)
+        # The link to its address follows the charger's record (an event handler that reads it back).
+        await wait_for(lambda: depot.core.commands.links.get("SOAP1") is not None)
         result = await depot.core.local_lists.sync("SOAP1")
         assert result.ok, result
         assert soap_list_held(cp) == {"CARD1": "Accepted", "CARD2": "Accepted", "OLD": "Blocked"}
