@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
 from appliance.store import migrations
-from appliance.store.database import Database, is_constraint_error
+from appliance.store.database import Database, Statement, is_constraint_error
 from appliance.store.models import Company
 from tests import backend
 
@@ -48,6 +49,62 @@ async def test_concurrent_writes_share_commits(db):
     await asyncio.gather(*(db.write(add_company, f"C{i}") for i in range(500)))
     assert len(committed_names(db)) == 500
     assert db.commits < 500  # group commit: whatever queued during a commit goes in the next one
+
+
+INSERT_COMPANY = "INSERT INTO company (name, created_at) VALUES {rows}"
+COMPANY_ROW = "(?, '2026-11-21 00:00:00')"
+RENAME = "UPDATE company SET name = ? WHERE name = ?"
+
+
+async def in_one_batch(db: Database, *writes):
+    """Start the writes while the writer is held in a job, so that they all queue for its next batch."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        release.wait(10)
+
+    held = asyncio.ensure_future(db.write(hold))
+    await asyncio.to_thread(entered.wait, 10)
+    tasks = [asyncio.ensure_future(write) for write in writes]
+    await asyncio.sleep(0.05)  # every task has queued its write
+    commits = db.commits
+    release.set()
+    await held
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    return results, db.commits - commits
+
+
+async def test_statement_writes_of_many_callers_share_a_batch_and_keep_their_order(db):
+    results, commits = await in_one_batch(db, *(
+        db.write_statements(Statement(INSERT_COMPANY, [(f"S{i}",)], COMPANY_ROW),
+                            Statement(RENAME, [(f"R{i}", f"S{i}")])) for i in range(50)))
+    assert results == [None] * 50
+    assert commits <= 2  # the held job's batch, then all fifty together
+    assert committed_names(db) == {f"R{i}" for i in range(50)}  # each insert ran before its rename
+
+
+async def test_a_failing_statement_write_fails_alone(db):
+    await db.write(add_company, "Taken")
+    results, _ = await in_one_batch(
+        db, db.write_statements(Statement(INSERT_COMPANY, [("A",)], COMPANY_ROW)),
+        db.write_statements(Statement(INSERT_COMPANY, [("B",), ("Taken",)], COMPANY_ROW)),
+        db.write_statements(Statement(INSERT_COMPANY, [("C",)], COMPANY_ROW)))
+    assert results[0] is None and results[2] is None
+    assert is_constraint_error(results[1])
+    assert committed_names(db) == {"Taken", "A", "C"}  # none of the failed write's rows, not even B
+
+
+async def test_statement_writes_and_other_writes_run_in_the_order_they_were_queued(db):
+    def rename_all() -> None:
+        Company.update(name=Company.name.concat("+")).execute()
+
+    results, _ = await in_one_batch(
+        db, db.write_statements(Statement(INSERT_COMPANY, [("A",)], COMPANY_ROW)),
+        db.write(rename_all),
+        db.write_statements(Statement(INSERT_COMPANY, [("B",)], COMPANY_ROW)))
+    assert results == [None, None, None]
+    assert committed_names(db) == {"A+", "B"}
 
 
 async def test_reads_run_off_the_loop_and_see_committed_data(db):

@@ -161,23 +161,46 @@ Handler = Callable[[Any], Awaitable[None] | None]
 
 
 class EventBus:
+    """Handlers run after publish returns, each on its own: one that fails or waits does not hold up
+    the publisher or the others. A coroutine handler gets a task; a plain function only a callback
+    on the loop (a task costs several times as much, and SessionUpdated is published at every
+    MeterValues)."""
+
     def __init__(self) -> None:
-        self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._handlers: dict[type, list[tuple[Handler, bool]]] = defaultdict(list)
         self._tasks: set[asyncio.Task] = set()
+        self._callbacks_pending = 0
 
     def subscribe(self, event_type: type[Event], handler: Handler) -> None:
-        self._handlers[event_type].append(handler)
+        self._handlers[event_type].append((handler, asyncio.iscoroutinefunction(handler)))
 
     def unsubscribe(self, event_type: type[Event], handler: Handler) -> None:
-        if handler in self._handlers[event_type]:
-            self._handlers[event_type].remove(handler)
+        self._handlers[event_type] = [entry for entry in self._handlers[event_type] if entry[0] != handler]
 
     def publish(self, event: Event) -> None:
+        loop = asyncio.get_running_loop()
         for event_type in type(event).__mro__:
-            for handler in list(self._handlers.get(event_type, ())):
-                task = asyncio.get_running_loop().create_task(self._run(handler, event))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            for handler, is_coroutine in list(self._handlers.get(event_type, ())):
+                if is_coroutine:
+                    self._start(loop, self._run(handler, event))
+                else:
+                    self._callbacks_pending += 1
+                    loop.call_soon(self._call, handler, event)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, coroutine: Awaitable[None]) -> None:
+        task = loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _call(self, handler: Handler, event: Event) -> None:
+        self._callbacks_pending -= 1
+        try:
+            result = handler(event)
+        except Exception:
+            log.exception("event handler %r failed on %r", handler, event)
+            return
+        if asyncio.iscoroutine(result):  # a plain function that returned a coroutine
+            self._start(asyncio.get_running_loop(), self._run(lambda _: result, event))
 
     async def _run(self, handler: Handler, event: Event) -> None:
         try:
@@ -189,8 +212,11 @@ class EventBus:
 
     async def drain(self) -> None:
         """Wait until the handlers of events published so far have finished (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._tasks or self._callbacks_pending:
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
 
 
 def utcnow() -> dt.datetime:

@@ -125,13 +125,10 @@ class TransactionService:
         energy = metering.energy_register_wh(samples) if transaction_id is not None else None
         received = ev.utcnow()
 
-        def record_sync() -> None:
-            store.insert_samples(charger_pk, connector_number, transaction_id, samples)
-            if energy is not None:
-                # a clock in 1970 must not make a running session look silent for years
-                store.advance_meter(charger_pk, transaction_id, energy[0], trusted_time(energy[1].sampled_at, received))
-
-        await self.db.write(record_sync)
+        # a clock in 1970 must not make a running session look silent for years
+        advance_to = (energy[0], trusted_time(energy[1].sampled_at, received)) if energy is not None else None
+        await self.db.write_statements(*store.meter_statements(charger_pk, connector_number, transaction_id,
+                                                               samples, advance_to))
         self.bus.publish(ev.SessionUpdated(transaction_id, identity, connector_number,
                                            energy[0] if energy else None, metering.power_w(samples),
                                            metering.current_by_phase(samples)))

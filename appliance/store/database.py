@@ -61,7 +61,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from peewee import Database as PeeweeDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
@@ -141,6 +141,18 @@ class _Job:
     result: Any = None
     error: BaseException | None = None
     queued_at: float = field(default_factory=time.monotonic)
+    statements: tuple[Statement, ...] | None = None  # a job of plain statements (write_statements)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A plain statement run once for each of `rows`, for `Database.write_statements`. An INSERT may
+    give `row`, one row's placeholders, with `{rows}` in `sql` where the VALUES go: PostgreSQL then
+    takes many rows in one statement (dialect.insert_rows)."""
+
+    sql: str
+    rows: list[tuple]
+    row: str | None = None
 
 
 @dataclass
@@ -209,6 +221,19 @@ class Database:
         future = loop.create_future()
         self._queue.put(_Job(fn, args, future, loop))
         return await future
+
+    async def write_statements(self, *statements: Statement) -> None:
+        """Run plain statements in the next batch and return once it is committed. The writer runs
+        those of consecutive such writes together, one executemany for each statement however many
+        callers queued it (the meter-value firehose: most of a batch under load); if that fails, each
+        write runs alone, so that only the one at fault fails."""
+        if self._closed:
+            raise RuntimeError("database is closed")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Job(functools.partial(_execute, self.peewee, statements), (), future, loop,
+                             statements=statements))
+        await future
 
     def append_rows(self, sql: str, row: tuple) -> None:
         """Queue a row for an append-only table; it is committed with the next batch, unawaited."""
@@ -333,9 +358,13 @@ class Database:
         self._settle(jobs, failure)
         self.commits += 1
         self.jobs_committed += len(jobs)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in jobs:
-            if job.loop is not None and not job.loop.is_closed():
-                job.loop.call_soon_threadsafe(_resolve, job)
+            if job.loop is not None:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, resolved in by_loop.items():  # one wake-up of the loop per batch, not one per job
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve_all, resolved)
 
     @contextlib.contextmanager
     def _transaction(self, oldest_queued_at: float):
@@ -371,14 +400,46 @@ class Database:
 
     def _run_jobs(self, jobs: list[_Job]) -> None:
         conn = self.peewee.connection()
-        for job in jobs:
-            self._run_job(job)
+        start = 0
+        while start < len(jobs):
+            end = start + 1
+            while end < len(jobs) and jobs[start].statements is not None and jobs[end].statements is not None:
+                end += 1
+            if end - start > 1:
+                unit = self._run_together(jobs[start:end])
+            else:
+                unit = jobs[start]
+                self._run_job(unit)
+            start = end
             if self.postgres:  # a failed job was rolled back to its savepoint; the batch goes on
                 continue
             if not conn.in_transaction:  # SQLite rolled back the batch, jobs before this one included
-                raise _RolledBack() from job.error
-            if is_full(job.error):  # the rest would fail too: leave what space there is to the commit
-                raise _RolledBack() from job.error
+                raise _RolledBack() from unit.error
+            if is_full(unit.error):  # the rest would fail too: leave what space there is to the commit
+                raise _RolledBack() from unit.error
+
+    def _run_together(self, run: list[_Job]) -> _Job:
+        """Consecutive statement jobs as one: each statement once with all their rows. Returns the job
+        that stands for them (its error is theirs when the batch cannot go on)."""
+        merged: dict[tuple[str, str | None], list[tuple]] = {}
+        for job in run:
+            for statement in job.statements or ():
+                merged.setdefault((statement.sql, statement.row), []).extend(statement.rows)
+        together = _Job(functools.partial(_execute, self.peewee, [Statement(sql, rows, row)
+                                                                   for (sql, row), rows in merged.items()]),
+                        (), None, None)
+        self._run_job(together)
+        if together.error is None:
+            return together
+        if (not self.postgres and not self.peewee.connection().in_transaction) or is_full(together.error):
+            for job in run:
+                job.error = together.error
+            return together
+        for job in run:  # one of them is at fault: each alone, so that only that one fails
+            self._run_job(job)
+            if not self.postgres and not self.peewee.connection().in_transaction:
+                return job
+        return next((job for job in run if is_full(job.error)), run[-1])
 
     def _append(self, rows: dict[str, list[tuple]]) -> None:
         """Unawaited rows, each table in a savepoint: a failure drops only those rows."""
@@ -461,11 +522,20 @@ class Database:
     def _run_job(self, job: _Job) -> None:
         if self.postgres:
             return self._run_job_in_savepoint(job)
+        # A savepoint inside the batch transaction, by hand: peewee's costs a uuid and two queries
+        # through its query machinery, at every job. Jobs' own atomic() blocks still nest under it
+        # (peewee sees the batch's transaction and makes them savepoints too).
+        conn = self.peewee.connection()
+        conn.execute("SAVEPOINT job")
         try:
-            with self.peewee.atomic():  # a savepoint inside the batch transaction
-                job.result = job.fn(*job.args)
+            job.result = job.fn(*job.args)
         except Exception as e:
             job.error = e
+            if conn.in_transaction:  # else SQLite rolled back the whole batch: _run_jobs says so
+                conn.execute("ROLLBACK TO SAVEPOINT job")
+                conn.execute("RELEASE SAVEPOINT job")
+            return
+        conn.execute("RELEASE SAVEPOINT job")
 
     def _run_job_in_savepoint(self, job: _Job) -> None:
         """PostgreSQL: a savepoint costs a round trip to the server for each statement, and peewee's takes
@@ -483,13 +553,22 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _resolve(job: _Job) -> None:
-    if job.future is None or job.future.done():
-        return
-    if job.error is not None:
-        job.future.set_exception(job.error)
-    else:
-        job.future.set_result(job.result)
+def _resolve_all(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future is None or job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+def _execute(db: PeeweeDatabase, statements: Iterable[Statement]) -> None:
+    for statement in statements:
+        if statement.row is not None:
+            dialect.insert_rows(db, statement.sql, statement.row, statement.rows)
+        else:
+            dialect.raw(db).executemany(statement.sql, statement.rows)
 
 
 def is_constraint_error(error: BaseException) -> bool:

@@ -36,6 +36,7 @@ INTEGRITY_ERRORS: tuple[type[BaseException], ...] = (
     (PeeweeIntegrityError, sqlite3.IntegrityError) + ((psycopg.IntegrityError,) if psycopg else ()))
 # The key of the advisory lock that lets one writer at a time into the database (write_transaction).
 WRITER_LOCK_KEY = 0x0DE907
+POSTGRES_MAX_PARAMETERS = 65_535
 
 
 class DatabaseUrlError(ValueError):
@@ -109,8 +110,14 @@ def insert_rows(db: PeeweeDatabase, sql: str, row: str, rows: list[Sequence]) ->
     rows in one statement, one round trip to the server instead of one for each row."""
     if not rows:
         return 0
-    if is_postgres(db):
-        return raw(db).execute(sql.format(rows=", ".join([row] * len(rows))), [v for r in rows for v in r]).rowcount
+    if is_postgres(db):  # in chunks: a statement takes at most 65,535 parameters
+        per_chunk = max(1, POSTGRES_MAX_PARAMETERS // max(1, len(rows[0])))
+        inserted = 0
+        for at in range(0, len(rows), per_chunk):
+            chunk = rows[at:at + per_chunk]
+            inserted += raw(db).execute(sql.format(rows=", ".join([row] * len(chunk))),
+                                        [v for r in chunk for v in r]).rowcount
+        return inserted
     return db.connection().executemany(sql.format(rows=row), rows).rowcount
 
 

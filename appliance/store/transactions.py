@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from appliance.store.database import Statement
 from appliance.store.dialect import insert_rows, raw
 from appliance.store.models import Charger, MeterSample, Transaction, database
 from appliance.store.times import from_db, to_db
@@ -299,9 +300,28 @@ _ADVANCE_METER = (
 def insert_samples(charger_id: int, connector_number: int, transaction_id: int | None,
                    samples: list[SampleRow]) -> int:
     """Store samples, ignoring ones already stored; returns how many were new."""
-    return insert_rows(database, _INSERT_SAMPLES, _SAMPLE_ROW, [
-        (charger_id, connector_number, transaction_id, charger_id, _db_time(s.sampled_at), s.measurand,
-         s.phase, s.location, s.context, s.unit, s.format, s.value, s.raw_value) for s in samples])
+    return insert_rows(database, _INSERT_SAMPLES, _SAMPLE_ROW, _sample_rows(charger_id, connector_number,
+                                                                             transaction_id, samples))
+
+
+def meter_statements(charger_id: int, connector_number: int, transaction_id: int | None,
+                     samples: list[SampleRow], advance_to: tuple[int, dt.datetime] | None) -> list[Statement]:
+    """insert_samples, then advance_meter (when given the register's energy and time), as statements
+    for Database.write_statements: under load the writer runs those of many chargers together."""
+    statements = [Statement(_INSERT_SAMPLES, _sample_rows(charger_id, connector_number, transaction_id, samples),
+                            _SAMPLE_ROW)]
+    if advance_to is not None and transaction_id is not None:
+        t = _db_time(advance_to[1])
+        statements.append(Statement(_ADVANCE_METER, [(advance_to[0], t, transaction_id, charger_id, t)]))
+    return statements
+
+
+def _sample_rows(charger_id: int, connector_number: int, transaction_id: int | None,
+                 samples: list[SampleRow]) -> list[tuple]:
+    times: dict[dt.datetime, str] = {}  # a MeterValues' samples mostly share one time: convert it once
+    return [(charger_id, connector_number, transaction_id, charger_id,
+             times.get(s.sampled_at) or times.setdefault(s.sampled_at, _db_time(s.sampled_at)), s.measurand,
+             s.phase, s.location, s.context, s.unit, s.format, s.value, s.raw_value) for s in samples]
 
 
 def advance_meter(charger_id: int, transaction_id: int, energy_wh: int, at: dt.datetime) -> None:
