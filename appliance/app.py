@@ -200,4 +200,5 @@ async def healthz(request: web.Request) -> web.Response:
     core = request.app[CORE]
     report = await health.check(core.db, request.app[CLOCKS].skewed if CLOCKS in request.app else None)
     return web.json_response({**report.as_json(), "version": __version__,
-                              "chargers_connected": len(core.links.connected())})
+                              "chargers_connected": len(core.links.connected()),
+                              "chargers_being_configured": core.boot_work.as_json()})

@@ -178,6 +178,9 @@ class Settings:
     charger_message_burst: int = _setting(
         500, "messages a charger may send at once before charger_messages_per_s applies (a queue replayed after an "
         "outage)")
+    boot_work_slots: int = _setting(
+        8, "chargers configured at once after they boot (offline behaviour, local list, a 2.0.1 station's device "
+        "model); the others wait their turn, so that a depot booting at once does not delay the chargers' messages")
     # -- notifications and metrics (README: Notifications, Metrics); `appliance notify set` wins over these --
     notify_smtp: str = _setting("", "mail server for alarm e-mails: smtp://HOST[:PORT] (smtps://HOST[:PORT]: TLS from "
                                     "the start); empty: no e-mail")
@@ -358,6 +361,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name == "backups_keep" and value < 1:
         raise SettingsError(f"setting backups_keep (from {source}): at least 1 (the backup taken before an upgrade "
                             "is what a failed upgrade is undone with)")
+    if name == "boot_work_slots" and value < 1:
+        raise SettingsError(f"setting boot_work_slots (from {source}): at least 1")
     if kind in (int, float) and value < 0:
         raise SettingsError(f"setting {name} (from {source}): must not be negative")
     return value

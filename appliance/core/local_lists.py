@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.core import events as ev
+from appliance.core.boot_work import BootWork
 from appliance.core.authorization import AuthStatus, decide
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.commands import ChargerCommands
@@ -58,8 +59,9 @@ class SyncResult:
 
 class LocalLists:
     def __init__(self, db: Database, bus: ev.EventBus, registry: ChargerRegistry, commands: ChargerCommands,
-                 device_model: DeviceModel, reports: ChargerReports) -> None:
+                 device_model: DeviceModel, reports: ChargerReports, boot_work: BootWork | None = None) -> None:
         self.reports = reports
+        self.boot_work = boot_work or BootWork()
         self.db = db
         self.bus = bus
         self.registry = registry
@@ -182,7 +184,9 @@ class LocalLists:
             return
         # After its boot answer, its (2.0.1) device model report, and (SOAP) the link to the address it gave.
         await asyncio.sleep(SETTLE_S)
-        if self.commands.links.get(event.identity) is not None:
+        async with self.boot_work.slot():
+            if self.commands.links.get(event.identity) is None:  # gone while it waited its turn
+                return
             try:
                 if await self.offline_configuration(event.identity) is None:  # once, for a charger new here
                     await self.configure_offline(event.identity)

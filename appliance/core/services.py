@@ -12,6 +12,7 @@ from appliance.core.accounts import StaffAccounts
 from appliance.core.alarm_watch import AlarmWatch
 from appliance.core.alarms import Alarms
 from appliance.core.billing import Billing
+from appliance.core.boot_work import BootWork
 from appliance.core.chargers import ChargerRegistry
 from appliance.core.circuits import Circuits
 from appliance.core.commands import ChargerCommands
@@ -58,6 +59,7 @@ class Core:
     alarm_watch: AlarmWatch  # the server subscribes it and looks every supervision round
     maintenance: Maintenance
     recovery: AutoRecovery  # the server subscribes it
+    boot_work: BootWork  # slots for what follows a charger's boot
 
     async def close(self) -> None:
         await self.bus.drain()
@@ -86,6 +88,7 @@ def open_core(settings: Settings) -> Core:
     billing = Billing(db, settings)
     transactions.finished_sync.append(billing.finish_sync)
     alarms = Alarms(db, bus, journal)
+    boot_work = BootWork(settings.boot_work_slots)
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=transactions, users=UserGroup(db, bus, journal), links=links,
@@ -93,11 +96,11 @@ def open_core(settings: Settings) -> Core:
         commlog=CommLog(db, settings.commlog_retention_days, settings.commlog_max_rows,
                         settings.commlog_max_mb * 1024 * 1024),
         tokens=ApiTokens(db), data_transfers=DataTransfers(), device_model=device_model,
-        reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports),
+        reports=reports, local_lists=LocalLists(db, bus, chargers, commands, device_model, reports, boot_work),
         circuits=Circuits(db, bus, journal), billing=billing,
         accounts=StaffAccounts(db, settings), alarms=alarms,
         alarm_watch=AlarmWatch(alarms, db, bus, chargers, settings), maintenance=Maintenance(db, settings),
-        recovery=AutoRecovery(db, bus, alarms, commands, transactions, settings),
+        recovery=AutoRecovery(db, bus, alarms, commands, transactions, settings), boot_work=boot_work,
     )
 
 
