@@ -199,11 +199,16 @@ def _camel(key: str) -> str:
     return next(iter(snake_to_camel_case({key: None})))
 
 
+# Every key of every message passes here: leaves (most values) are not recursed into, and parsed
+# JSON holds only exact dicts and lists, so `type() in` is enough.
+_CONTAINERS = (dict, list)
+
+
 def snake_keys(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {_snake(k): snake_keys(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [snake_keys(v) for v in data]
+    if type(data) is dict:
+        return {_snake(k): snake_keys(v) if type(v) in _CONTAINERS else v for k, v in data.items()}
+    if type(data) is list:
+        return [snake_keys(v) if type(v) in _CONTAINERS else v for v in data]
     return data
 
 
