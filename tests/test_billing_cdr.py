@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ import pytest
 from ocpp.v16 import call as call16
 
 from appliance.core.billing import BillingError
+from tests import backend
 from tests.conftest import add_fleet, wait_for
 from tests.virtual_charger import connect16
 from tests.virtual_charger201 import connect201
@@ -189,6 +191,50 @@ async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_n
         await core.billing.edit_tariff("budget", {**FLAT, "max_energy_wh": 5000})
         await cp.meter_values(tx, 6100, timestamp=at(11))
         await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
+
+
+async def test_a_limit_set_by_another_process_applies_within_the_recheck_time(appliance, monkeypatch):
+    """With no tariff limited, no session is looked at; a limit written by another process (the CLI)
+    is found at the next look, UNLIMITED_RECHECK_S later."""
+    from appliance.core import billing as billing_module
+
+    monkeypatch.setattr(billing_module, "UNLIMITED_RECHECK_S", 0.5)
+    core = appliance.core
+    await priced_charger(core, "LIM3", FLAT)
+    at = minutes_into_a_session_begun_half_an_hour_ago
+    async with connect16(appliance.url, "LIM3") as cp:
+        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                    timestamp=at(0)))).transaction_id
+        await cp.meter_values(tx, 6000, timestamp=at(10))
+        await asyncio.sleep(0.2)
+        assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
+        # Another process's connection to the same database changes the tariff.
+        where = core.db.path or core.settings.database_url
+        definition = json.loads(backend.query(where, "SELECT definition FROM tariff WHERE name = 'budget'")[0][0])
+        assert definition.get("max_energy_wh") is None
+        backend.query(where, "UPDATE tariff SET definition = ? WHERE name = 'budget'",
+                      (json.dumps({**definition, "max_energy_wh": 5000}),))
+        await asyncio.sleep(0.6)
+        await cp.meter_values(tx, 6100, timestamp=at(11))
+        await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
+
+
+async def test_sessions_asking_at_once_share_one_read_of_the_tariffs(appliance):
+    core = appliance.core
+    await priced_charger(core, "LIM4", FLAT)
+    reads = []
+    read = core.db.read
+
+    async def counted(fn, *args, **kwargs):
+        reads.append(getattr(fn, "__name__", ""))
+        return await read(fn, *args, **kwargs)
+
+    core.db.read = counted
+    try:
+        assert await asyncio.gather(*(core.billing.limit_reached(n) for n in range(1, 201))) == [None] * 200
+    finally:
+        core.db.read = read
+    assert reads == ["_some_limit_sync"]  # one read, and no session looked at: no tariff has a limit
 
 
 async def test_a_months_statement_for_a_company_in_csv_and_pdf(appliance):

@@ -52,12 +52,16 @@ class Billing:
         # Running sessions whose tariff has no session limit, and until when that answer holds (see
         # limit_reached); any change to tariffs, groups or assignments made here forgets them all.
         self._unlimited_until: dict[int, float] = {}
+        # Until when no tariff at all has a session limit (the usual depot): then no session is asked.
+        self._no_limits_until = 0.0
+        self._limits_read: asyncio.Future | None = None  # the one read of that under way
+        self._tariffs_changed = 0  # a read begun before a change must not set _no_limits_until
 
     # -- tariffs and groups ---------------------------------------------------------------------
 
     async def add_tariff(self, name: str, data: dict) -> store.TariffRecord:
         tariff = self._checked(name, data)
-        self._unlimited_until.clear()
+        self._forget_limits()
         return await self._write(lambda: store.add_tariff(name, tariff.kind, tariff.currency, to_json(tariff),
                                                           ev.utcnow()), f"tariff {name!r} already exists")
 
@@ -72,7 +76,7 @@ class Billing:
         try:
             return await self.db.write(edit_sync)
         finally:
-            self._unlimited_until.clear()
+            self._forget_limits()
 
     async def tariffs(self) -> list[store.TariffRecord]:
         return await self.db.read(store.list_tariffs)
@@ -92,7 +96,7 @@ class Billing:
             store.add_group(name, self._tariff_id_sync(base_tariff), ev.utcnow())
 
         await self._write(add_sync, f"tariff group {name!r} already exists")
-        self._unlimited_until.clear()
+        self._forget_limits()
 
     async def add_rule(self, group: str, tariff: str, company: str | None = None, user: str | None = None) -> None:
         """Within a group: this tariff for one company's (or one user's) sessions; the most specific wins."""
@@ -117,7 +121,7 @@ class Billing:
             store.add_rule(group_id, self._tariff_id_sync(tariff), company_id, driver_id)
 
         await self.db.write(add_sync)
-        self._unlimited_until.clear()
+        self._forget_limits()
 
     async def groups(self) -> list[store.GroupRecord]:
         return await self.db.read(store.list_groups)
@@ -134,7 +138,7 @@ class Billing:
             store.set_evse_group(charger.id, evse_number, group_id)
 
         await self.db.write(assign_sync)
-        self._unlimited_until.clear()
+        self._forget_limits()
 
     # -- prices ---------------------------------------------------------------------------------
 
@@ -155,7 +159,9 @@ class Billing:
         tariff takes several reads, so a session found without one is not asked again for
         UNLIMITED_RECHECK_S (a tariff changed elsewhere, by a second process, counts from then)."""
         now = time.monotonic()
-        if self._unlimited_until.get(transaction_id, 0.0) > now:
+        if self._no_limits_until > now or self._unlimited_until.get(transaction_id, 0.0) > now:
+            return None
+        if not await self._some_tariff_has_limits():
             return None
 
         def check_sync() -> tuple[str | None, bool]:
@@ -175,6 +181,32 @@ class Billing:
         else:
             self._unlimited_until.pop(transaction_id, None)
         return reached
+
+    def _forget_limits(self) -> None:
+        self._unlimited_until.clear()
+        self._no_limits_until = 0.0
+        self._tariffs_changed += 1
+
+    async def _some_tariff_has_limits(self) -> bool:
+        """Whether any tariff has a session limit: one read for all the sessions asking at once (after
+        a restart every running session asks at its first meter value), then, if none has, not asked
+        again for UNLIMITED_RECHECK_S."""
+        if self._limits_read is None:
+            changes = self._tariffs_changed
+            read = self._limits_read = asyncio.ensure_future(self.db.read(self._some_limit_sync))
+
+            def remember(done: asyncio.Future) -> None:
+                self._limits_read = None
+                if not done.cancelled() and done.exception() is None and not done.result() \
+                        and changes == self._tariffs_changed:
+                    self._no_limits_until = time.monotonic() + UNLIMITED_RECHECK_S
+
+            read.add_done_callback(remember)
+        return await asyncio.shield(self._limits_read)
+
+    def _some_limit_sync(self) -> bool:
+        return any(tariff.max_duration_s is not None or tariff.max_energy_wh is not None
+                   for tariff in (from_json(str(r.id), r.name, r.definition) for r in store.list_tariffs()))
 
     def _usage_sync(self, facts: store.SessionFacts) -> pricing.Usage:
         points = [pricing.MeterPoint(facts.started_at, facts.meter_start_wh)]
