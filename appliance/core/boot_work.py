@@ -7,13 +7,16 @@ that is tens of thousands of commands; started all at once they queue ahead of t
 messages, and a MeterValues waited seconds for its answer (PERFORMANCE.md, the held fleet). Here each
 charger's boot work waits for one of a few slots: the depot is configured a few chargers at a time, in
 the order they booted, and the chargers' messages keep their turn.
+
+The queue holds at most one piece of each kind of work per charger: a charger that boots again while
+its work still waits replaces it (the later boot is the one to answer), and one that disconnects
+leaves the queue. Chargers that come and go faster than they can be served therefore cannot grow it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import AsyncIterator
+from typing import Awaitable, Callable
 
 # Enough to keep a few round trips in flight (a charger answers in milliseconds on a LAN), few enough
 # that the chargers' own messages never queue behind more than that many commands.
@@ -23,22 +26,45 @@ DEFAULT_SLOTS = 8
 class BootWork:
     def __init__(self, slots: int = DEFAULT_SLOTS) -> None:
         self._slots = asyncio.Semaphore(max(1, slots))
-        self.waiting = 0
+        self._waiting: dict[tuple[str, str], asyncio.Future] = {}
         self.running = 0
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        self.waiting += 1
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def run(self, identity: str, kind: str, work: Callable[[], Awaitable[None]]) -> bool:
+        """Run `work` when a slot is free; False if it never ran: the charger booted again (that
+        boot's work replaced it) or disconnected while it waited."""
+        key = (identity, kind)
+        previous = self._waiting.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        self._waiting[key] = acquire
         try:
-            await self._slots.acquire()
+            await acquire
+        except asyncio.CancelledError:
+            if acquire.done() and not acquire.cancelled():  # we were cancelled just as the slot came
+                self._slots.release()
+            if acquire.cancelled() and self._waiting.get(key) is not acquire:  # replaced or forgotten
+                return False
+            raise
         finally:
-            self.waiting -= 1
+            if self._waiting.get(key) is acquire:
+                del self._waiting[key]
         self.running += 1
         try:
-            yield
+            await work()
         finally:
             self.running -= 1
             self._slots.release()
+        return True
+
+    def forget(self, identity: str) -> None:
+        """The charger is gone: what it still waits for is dropped."""
+        for key in [key for key in self._waiting if key[0] == identity]:
+            self._waiting.pop(key).cancel()
 
     def as_json(self) -> dict[str, int]:
         return {"waiting": self.waiting, "running": self.running}

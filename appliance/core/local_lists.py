@@ -184,7 +184,8 @@ class LocalLists:
             return
         # After its boot answer, its (2.0.1) device model report, and (SOAP) the link to the address it gave.
         await asyncio.sleep(SETTLE_S)
-        async with self.boot_work.slot():
+
+        async def configure() -> None:
             if self.commands.links.get(event.identity) is None:  # gone while it waited its turn
                 return
             try:
@@ -193,6 +194,8 @@ class LocalLists:
             except Exception:
                 log.exception("%s: setting the offline behaviour failed", event.identity)
             await self._sync_quietly(event.identity, "charger (re)connected: compare and send what is missing")
+
+        await self.boot_work.run(event.identity, "local list", configure)
 
     async def _on_tag_changed(self, event: ev.TagChanged) -> None:
         if event.change == "blocked":

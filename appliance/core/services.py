@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.config import Settings
+from appliance.core import events as ev
 from appliance.core.accounts import StaffAccounts
 from appliance.core.alarm_watch import AlarmWatch
 from appliance.core.alarms import Alarms
@@ -89,6 +90,7 @@ def open_core(settings: Settings) -> Core:
     transactions.finished_sync.append(billing.finish_sync)
     alarms = Alarms(db, bus, journal)
     boot_work = BootWork(settings.boot_work_slots)
+    bus.subscribe(ev.ChargerDisconnected, lambda event: boot_work.forget(event.identity))
     return Core(
         settings=settings, db=db, bus=bus, journal=journal, chargers=chargers,
         transactions=transactions, users=UserGroup(db, bus, journal), links=links,

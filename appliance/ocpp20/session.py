@@ -105,9 +105,11 @@ class Ocpp201Session(OcppJSession):
     @after(Action.boot_notification)
     async def after_boot_notification(self, **kw: Any):
         if self.core.chargers.is_accepted(self.id):
-            async with self.core.boot_work.slot():
+            async def ask() -> None:
                 if not self.closed.is_set():  # still connected after waiting its turn
                     await self.ask_base_report()
+
+            await self.core.boot_work.run(self.id, "device model", ask)
 
     @on(Action.notify_report)
     async def on_notify_report(self, request_id: int, generated_at: str, seq_no: int, **kw: Any):
