@@ -13,6 +13,7 @@ from appliance.store import migrations
 from appliance.store.database import Database, Statement, is_constraint_error
 from appliance.store.models import Company
 from tests import backend
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -132,3 +133,27 @@ async def test_a_newer_schema_is_refused(tmp_path):
 async def test_sqlite_runs_in_wal_mode(db):
     with sqlite3.connect(db.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@backend.sqlite_only("the -wal and its checkpoints")
+async def test_the_checkpointer_copies_committed_writes_into_the_database_file(db, tmp_path):
+    """The writer's commits do not copy the -wal into the database file (that would hold up their
+    answers); the checkpointer thread does, within about a second."""
+    import shutil
+
+    await asyncio.gather(*(db.write(add_company, f"K{i}") for i in range(300)))
+
+    def main_file_alone() -> set[str]:
+        copy = tmp_path / "alone.sqlite3"  # the database file without its -wal: only what was copied
+        shutil.copyfile(db.path, copy)
+        with sqlite3.connect(copy) as conn:
+            try:
+                return {row[0] for row in conn.execute("SELECT name FROM company")}
+            except sqlite3.OperationalError:  # not even the schema copied yet
+                return set()
+
+    async def copied() -> bool:
+        return len(await asyncio.to_thread(main_file_alone)) == 300
+
+    await wait_for(copied, timeout=10, interval=0.2)
+    assert db.checkpointer.checkpoints >= 1

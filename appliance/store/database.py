@@ -69,6 +69,7 @@ from peewee import PeeweeException
 from peewee import SqliteDatabase
 
 from appliance.store import dialect, models
+from appliance.store.checkpointer import Checkpointer
 from appliance.store.logs import INSERT_COMMLOG
 from appliance.store.storage_faults import (FULL, LOCKED, OK, StorageCondition, StoreBusyError, StoreError,
                                             SpaceReserve, StoreFullError, free_log_space, is_busy, is_full)
@@ -78,7 +79,8 @@ log = logging.getLogger(__name__)
 # Bounded so that a burst cannot grow one transaction (and the latency of everyone in it) without limit.
 MAX_JOBS_PER_COMMIT = 2000
 # The -wal is copied into the database after this many pages (SQLite's default, ~4 MB) and truncated
-# to this size afterwards (SQLite's default is to keep whatever size it reached).
+# to this size afterwards (SQLite's default is to keep whatever size it reached). A Database's own
+# writer leaves the copying to its checkpointer thread (checkpointer.py).
 WAL_CHECKPOINT_PAGES = 1000
 WAL_KEPT_BYTES = 64 * 1024 * 1024
 # PostgreSQL: a connection idle this long is checked (SELECT 1) before it is used again.
@@ -208,7 +210,10 @@ class Database:
         self._used = threading.local()  # when this thread last used its connection (PostgreSQL)
         self.commits = 0
         self.jobs_committed = 0
+        self.checkpointer = None if self.postgres else Checkpointer(self.path)
         self._writer.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     # -- async API -----------------------------------------------------------------------
 
@@ -288,6 +293,8 @@ class Database:
             self._writer.join()
             self._readers.shutdown(wait=True)
             self._close_readers()
+            if self.checkpointer is not None:
+                self.checkpointer.stop()
 
     async def close(self) -> None:
         if self._closed:
@@ -297,6 +304,8 @@ class Database:
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
         self._readers.shutdown(wait=True)
         self._close_readers()
+        if self.checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
 
     def _close_readers(self) -> None:
         # The reader threads are gone but their connections would live on until garbage collection,
@@ -315,6 +324,7 @@ class Database:
         if not self.postgres:
             self.peewee.connect(reuse_if_open=True)
             self.peewee.connection().execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+            self.peewee.connection().execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
             self.reserve.take()
         try:
             while True:
