@@ -20,10 +20,11 @@ still be there when it comes back (DESIGN: nothing acknowledged is lost). Hence:
   acknowledged to chargers, can be gone. NORMAL is for process crashes only (a killed process
   loses nothing either way: the OS still has the pages). FULL costs one fsync per commit, not per
   message: the writer's group commit shares it among everything queued meanwhile.
-- The -wal file is checkpointed into the main file every ~4 MB (wal_autocheckpoint, by the
-  committing connection, i.e. on the writer thread, never on the event loop) and cut back to
-  journal_size_limit afterwards, so a burst (or a long backup holding a snapshot) does not leave
-  a large -wal on the disk for good.
+- The -wal file is copied into the main file by a checkpointer thread of its own, every second
+  (checkpointer.py: never on the event loop, and not in a commit, whose answers would wait for the
+  copy), and cut back to journal_size_limit when it starts over, so a burst (or a long backup
+  holding a snapshot) does not leave a large -wal on the disk for good. Connections other than a
+  Database's writer keep SQLite's own checkpoint every ~4 MB (wal_autocheckpoint).
 - What no setting can fix: storage that acknowledges a flush it has not done (some SD cards and
   USB sticks) loses the last writes whatever SQLite does; use storage with power-loss protection.
 
