@@ -82,13 +82,16 @@ async def test_a_chargers_messages_are_printed_oldest_first_in_the_depots_time(s
     assert (await asyncio.to_thread(logs, server.data_dir, "LOG1", "--since", later)).stdout == ""
 
 
-async def test_follow_prints_a_new_message_while_it_runs_and_ends_quietly_on_ctrl_c(server):
+@pytest.mark.parametrize("sigint_ignored_by_parent", [False, True])
+async def test_follow_prints_a_new_message_while_it_runs_and_ends_quietly_on_ctrl_c(server, sigint_ignored_by_parent):
     async with connect16(server.url, "LOG1") as cp:
         await logged(server.data_dir, "LOG1", 2)  # the boot and its answer
         env = {k: v for k, v in os.environ.items() if not backend.is_ambient_setting(k)} | {"APPLIANCE_TIMEZONE": ZONE}
         follower = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "appliance", "--data-dir", str(server.data_dir), "logs", "LOG1", "--follow",
-            "--lines", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+            "--lines", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            # A parent that ignores SIGINT passes that on: Ctrl-C must end the follower all the same.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored_by_parent else None)
         try:
             first = await asyncio.wait_for(follower.stdout.readline(), 15)  # the follower is reading now
             assert '"BootNotification"' in first.decode() or "currentTime" in first.decode(), first

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import signal
 import sys
 
 import click
@@ -68,6 +69,9 @@ def logs(ctx: click.Context, charger_id: str, follow: bool, lines: int | None, s
         shown = comm_log.tail(conn, charger_id, DEFAULT_LINES if lines is None and start is None else lines, start)
         _print(shown, charger_id, settings.zone, as_json)
         if follow:
+            # Ctrl-C is the way out: a caller that left SIGINT ignored (a parent that ignores it
+            # passes that on to what it starts) must not make it a follower nothing ends but a kill.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             after = shown[-1].id if shown else None
             for batch in comm_log.follow(conn, charger_id, after):
                 _print(batch, charger_id, settings.zone, as_json)
