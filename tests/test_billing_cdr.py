@@ -176,9 +176,30 @@ async def _energy_stop_logged(core, identity: str) -> bool:
     return any("energy" in a.reason for a in await core.commands.actions(identity))
 
 
-async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_next_meter_value(appliance):
+async def limit_set_through_the_appliance(core) -> None:
+    await core.billing.edit_tariff("budget", {**FLAT, "max_energy_wh": 5000})
+
+
+async def limit_set_by_another_process(core) -> None:
+    """Another process's connection to the same database (the CLI's) changes the tariff."""
+    where = core.db.path or core.settings.database_url
+    definition = json.loads(backend.query(where, "SELECT definition FROM tariff WHERE name = 'budget'")[0][0])
+    assert definition.get("max_energy_wh") is None
+    backend.query(where, "UPDATE tariff SET definition = ? WHERE name = 'budget'",
+                  (json.dumps({**definition, "max_energy_wh": 5000}),))
+    await asyncio.sleep(0.6)  # past UNLIMITED_RECHECK_S, shortened to 0.5 s for this case
+
+
+@pytest.mark.parametrize("set_limit, recheck_s", [(limit_set_through_the_appliance, 60.0),
+                                                  (limit_set_by_another_process, 0.5)])
+async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_next_meter_value(
+        appliance, monkeypatch, set_limit, recheck_s):
     """A session found without a limit is not looked at again for a while (the check runs at every
-    meter value); a change to the tariff made through the appliance applies at once all the same."""
+    meter value, and with no tariff limited no session is looked at); a change to the tariff made
+    through the appliance applies at once all the same, one by another process at the next look."""
+    from appliance.core import billing as billing_module
+
+    monkeypatch.setattr(billing_module, "UNLIMITED_RECHECK_S", recheck_s)
     core = appliance.core
     await priced_charger(core, "LIM2", FLAT)
     at = minutes_into_a_session_begun_half_an_hour_ago
@@ -188,33 +209,7 @@ async def test_a_limit_given_to_the_tariff_of_a_running_session_applies_at_its_n
         await cp.meter_values(tx, 6000, timestamp=at(10))
         await asyncio.sleep(0.2)
         assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
-        await core.billing.edit_tariff("budget", {**FLAT, "max_energy_wh": 5000})
-        await cp.meter_values(tx, 6100, timestamp=at(11))
-        await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
-
-
-async def test_a_limit_set_by_another_process_applies_within_the_recheck_time(appliance, monkeypatch):
-    """With no tariff limited, no session is looked at; a limit written by another process (the CLI)
-    is found at the next look, UNLIMITED_RECHECK_S later."""
-    from appliance.core import billing as billing_module
-
-    monkeypatch.setattr(billing_module, "UNLIMITED_RECHECK_S", 0.5)
-    core = appliance.core
-    await priced_charger(core, "LIM3", FLAT)
-    at = minutes_into_a_session_begun_half_an_hour_ago
-    async with connect16(appliance.url, "LIM3") as cp:
-        tx = (await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
-                                                    timestamp=at(0)))).transaction_id
-        await cp.meter_values(tx, 6000, timestamp=at(10))
-        await asyncio.sleep(0.2)
-        assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
-        # Another process's connection to the same database changes the tariff.
-        where = core.db.path or core.settings.database_url
-        definition = json.loads(backend.query(where, "SELECT definition FROM tariff WHERE name = 'budget'")[0][0])
-        assert definition.get("max_energy_wh") is None
-        backend.query(where, "UPDATE tariff SET definition = ? WHERE name = 'budget'",
-                      (json.dumps({**definition, "max_energy_wh": 5000}),))
-        await asyncio.sleep(0.6)
+        await set_limit(core)
         await cp.meter_values(tx, 6100, timestamp=at(11))
         await wait_for(lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received))
 
