@@ -14,6 +14,7 @@ from typing import Callable
 from aiohttp import web
 
 from appliance import systemd_notify, tls
+from appliance.gc_policy import HeapGrowthCollector
 from appliance.app import create_app
 from appliance.config import Settings
 from appliance.core.tokens import CLI_TOKEN_NAME
@@ -49,6 +50,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
              app[CORE].db.shown)  # a PostgreSQL URL's password masked
     if certificate:
         log.info("TLS certificate %s, SHA-256 fingerprint %s", certificate.cert_file, certificate.sha256_fingerprint)
+    collector = HeapGrowthCollector()
+    collector.install()  # after start-up: what it built is frozen, not walked by every full collection
     if ready is not None:
         ready.set()
     status = _status_line(app, settings.host, port)
@@ -59,6 +62,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("stopping")
+        collector.uninstall()
         notifier.stopping()
         if heartbeat is not None:
             heartbeat.cancel()

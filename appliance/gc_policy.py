@@ -1,0 +1,92 @@
+"""When the server's cyclic garbage collector looks at the whole heap.
+
+CPython collects its oldest generation once a quarter of that generation's size has been promoted
+into it since the last full collection. A server holding thousands of chargers promotes objects all
+the time that are not garbage and are not cyclic: every connection waiting for its charger's next
+message holds a few awaitables for that wait (seconds to minutes), long enough to reach the oldest
+generation, and reference counting frees them when the message arrives. With 10,000 chargers the
+heap is about 1.5 million tracked objects, so every 30-40 s a full collection stopped the event loop
+for about 1.3 s, and every charger's answer waited for it (PERFORMANCE.md, "Where the time goes").
+
+Here the oldest generation is collected when the heap has grown, by a quarter since the last full
+collection (and at least `min_growth_blocks`), which is what a full collection exists for: cycles
+left behind by closed connections and failed calls grow the heap and are collected as before, while
+traffic through a fleet of steady size no longer stops the server. The younger generations are left
+to CPython's own thresholds. What the server built at start-up (modules, classes, routes, schema
+validators) is frozen: it lives as long as the process, so no collection needs to walk it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+NEVER = 2**31 - 1  # CPython's generation thresholds are C ints
+LONG_PAUSE_S = 0.1  # a full collection this long is worth a line in the log
+
+
+@dataclass(frozen=True)
+class GrowthRule:
+    growth: float = 0.25
+    min_growth_blocks: int = 200_000  # ~10 MB of small objects: a small depot's heap is not collected for noise
+
+    def due(self, blocks_after_last: int, blocks_now: int) -> bool:
+        return blocks_now - blocks_after_last >= max(self.min_growth_blocks, self.growth * blocks_after_last)
+
+
+class HeapGrowthCollector:
+    """Installed by the server once it is up; `uninstall` gives the process CPython's policy back."""
+
+    def __init__(self, rule: GrowthRule = GrowthRule(), check_every_s: float = 2.0) -> None:
+        self.rule = rule
+        self.check_every_s = check_every_s
+        self.full_collections = 0
+        self.last_pause_s = 0.0
+        self._baseline = 0
+        self._saved_threshold: tuple[int, int, int] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def install(self) -> None:
+        self._saved_threshold = gc.get_threshold()
+        gc.collect()
+        gc.freeze()
+        young, middle, _ = self._saved_threshold
+        gc.set_threshold(young, middle, NEVER)
+        self._baseline = sys.getallocatedblocks()
+        self._schedule()
+
+    def uninstall(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._saved_threshold is not None:
+            gc.set_threshold(*self._saved_threshold)
+            self._saved_threshold = None
+            gc.unfreeze()
+
+    def check(self) -> bool:
+        """Collect the whole heap if it grew enough; True if it did."""
+        if not self.rule.due(self._baseline, sys.getallocatedblocks()):
+            return False
+        started = time.perf_counter()
+        gc.collect()
+        self.last_pause_s = time.perf_counter() - started
+        self.full_collections += 1
+        self._baseline = sys.getallocatedblocks()
+        log.log(logging.INFO if self.last_pause_s >= LONG_PAUSE_S else logging.DEBUG,
+                "full garbage collection: %.0f ms, %d small-object blocks live after it",
+                self.last_pause_s * 1000, self._baseline)
+        return True
+
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self.check_every_s, self._tick)
+
+    def _tick(self) -> None:
+        self.check()
+        self._schedule()

@@ -1,0 +1,138 @@
+"""The server's full garbage collections follow the heap's growth, not the traffic through it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections import deque
+from contextlib import contextmanager
+
+import pytest
+
+from appliance.gc_policy import GrowthRule, HeapGrowthCollector
+
+
+@pytest.mark.parametrize("after_last, now, due", [
+    (1_000_000, 1_000_000, False),
+    (1_000_000, 1_249_999, False),
+    (1_000_000, 1_250_000, True),  # a quarter more
+    (1_000_000, 900_000, False),  # shrank
+    (100_000, 200_000, False),  # doubled, but a small heap: less than the floor
+    (100_000, 300_000, True),
+])
+def test_the_rule(after_last, now, due):
+    assert GrowthRule(growth=0.25, min_growth_blocks=200_000).due(after_last, now) is due
+
+
+@contextmanager
+def full_collections():
+    seen = []
+
+    def note(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            seen.append(info)
+
+    gc.callbacks.append(note)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(note)
+
+
+class Waiter:
+    """Stands for what a connection holds while it waits for its charger's next message."""
+
+    def __init__(self) -> None:
+        self.state = {"waiting": [1, 2, 3]}
+
+
+def steady_traffic(rounds: int = 60, per_round: int = 5_000) -> None:
+    """Objects that live long enough to reach the oldest generation and are then freed by reference
+    counting, the heap staying the same size: a fleet of steady size at work."""
+    waiting: deque[list[Waiter]] = deque()
+    for _ in range(rounds):
+        waiting.append([Waiter() for _ in range(per_round)])
+        gc.collect(1)  # as the young collections between a charger's messages would
+        gc.collect(1)
+        if len(waiting) > 3:
+            waiting.popleft()
+
+
+@pytest.fixture
+def cpython_policy():
+    """Each test starts and ends with CPython's own policy, whatever the test did."""
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
+    gc.unfreeze()
+
+
+async def test_steady_traffic_makes_no_full_collection(cpython_policy):
+    # CPython's own policy: the same traffic collects the whole heap again and again. This shows the
+    # traffic is the kind that did it, so the second half can fail.
+    with full_collections() as seen:
+        steady_traffic()
+    assert len(seen) >= 2
+
+    collector = HeapGrowthCollector(GrowthRule(min_growth_blocks=1_000), check_every_s=0.01)
+    collector.install()
+    try:
+        with full_collections() as seen:
+            for _ in range(3):
+                steady_traffic(rounds=20)
+                await asyncio.sleep(0.05)  # the collector's checks run
+        assert seen == []
+        assert collector.full_collections == 0
+    finally:
+        collector.uninstall()
+
+
+class Node:
+    def __init__(self) -> None:
+        self.partner: Node | None = None
+        self.payload = [0] * 20
+
+
+async def test_cycles_that_grow_the_heap_are_collected(cpython_policy):
+    collector = HeapGrowthCollector(GrowthRule(min_growth_blocks=10_000), check_every_s=0.01)
+    collector.install()
+    try:
+        probe = Node()
+        probe.partner = Node()
+        probe.partner.partner = probe
+        gone = weakref.ref(probe)
+        del probe
+        # Cycles that lived a while (a closed connection's) reach the oldest generation, then become
+        # garbage there: the young collections cannot free them, the heap has grown.
+        held = []
+        for _ in range(30_000):
+            a, b = Node(), Node()
+            a.partner, b.partner = b, a
+            held.append(a)
+        gc.collect(1)
+        del a, b, held
+        with full_collections() as seen:
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+                if seen:
+                    break
+        assert len(seen) == 1 and collector.full_collections == 1
+        assert gone() is None
+        assert collector.last_pause_s > 0
+        # The heap is back near its size: no second collection for the same growth.
+        await asyncio.sleep(0.1)
+        assert collector.full_collections == 1
+    finally:
+        collector.uninstall()
+
+
+async def test_uninstall_gives_cpython_its_policy_back(cpython_policy):
+    before = gc.get_threshold()
+    collector = HeapGrowthCollector()
+    collector.install()
+    assert gc.get_threshold()[2] > 1_000_000
+    assert gc.get_freeze_count() > 0  # start-up's objects: not walked again
+    collector.uninstall()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
