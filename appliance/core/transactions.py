@@ -189,7 +189,10 @@ class TransactionService:
                 auth = self._token_sync(before, id_tag, info.event_type == "Ended", charger_pk)
             if info.samples:
                 store.insert_samples(charger_pk, connector, tx_id, list(info.samples))
-            store.rebuild_from_events(tx_id)
+            extended = before is not None and info.event_type == "Updated" and store.extend_with_event(
+                before, info.timestamp, info.charging_state, info.offline, info.samples)
+            if not extended:  # the first, the last or one out of order: from every event received
+                store.rebuild_from_events(tx_id)
             after = store.get_plain(tx_id, identity)
             if after.stopped_at is not None:
                 self._finished(tx_id)  # ended now, or a late event changed an ended session

@@ -122,6 +122,16 @@ def _v15_reports(db: Database) -> None:
                    '("started_at", "stopped_at", "energy_wh")')
 
 
+def _v16_lighter_transactions(db: Database) -> None:
+    # NULL until the transaction's next event rebuilds it
+    apply_operations(SchemaMigrator.from_database(db).add_column("transaction", "last_event_at",
+                                                                  DateTimeField(null=True)))
+    # Each was the first column of another index on its table, which serves the foreign key as well.
+    for index in ("meter_sample_charger_id", "meter_sample_transaction_id", "transaction_event_transaction_id",
+                  "transaction_charger_id"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
+
+
 def _copy_char(field):
     return CharField(max_length=field.max_length, default=field.default, null=field.null)
 
@@ -145,6 +155,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (14, "notifications: the queue of messages to recipients; settings stored by CLI commands", _v14_notifications),
     (15, "reports: saved reports; sessions by stop and start time, and by start time with their energy",
      _v15_reports),
+    (16, "a 2.0.1 transaction's latest event time; meter samples, transaction events and transactions without "
+         "indexes another index already covers", _v16_lighter_transactions),
 ]
 
 LATEST_VERSION = max([1] + [version for version, _, _ in MIGRATIONS])

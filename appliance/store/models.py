@@ -208,7 +208,8 @@ class UnknownTag(BaseModel):
 
 class Transaction(BaseModel):
     id = AutoField()  # the transactionId given to OCPP 1.x chargers
-    charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE")
+    # no index of its own: every index below that starts with it serves the foreign key (see migration 16)
+    charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE", index=False)
     connector_number = IntegerField()
     evse_number = IntegerField(null=True)
     remote_tx_id = CharField(max_length=36, default="")  # charger-minted id (OCPP 2.0.1)
@@ -230,6 +231,9 @@ class Transaction(BaseModel):
     stop_id_tag = CharField(max_length=64, default="")
     stop_auth_status = CharField(max_length=20, default="")
     charging_state = CharField(max_length=20, default="")  # 2.0.1: Charging, EVConnected, SuspendedEV, ...
+    # 2.0.1: the latest timestamp among its events, so an event later than all of them extends the
+    # transaction instead of rebuilding it from every event (store.transactions.extend_with_event)
+    last_event_at = DateTimeField(null=True)
     offline = BooleanField(default=False)  # some of its events were queued while the charger was offline
     remote_start_id = IntegerField(null=True)  # 2.0.1: the id of the RequestStartTransaction behind it
     # load management: staff put it before every priority. FALSE, not 0: PostgreSQL's booleans are no integers.
@@ -255,7 +259,7 @@ class TransactionEvent(BaseModel):
     whatever order its events come in, and shows which sequence numbers never arrived."""
 
     id = AutoField()
-    transaction = ForeignKeyField(Transaction, backref="events", on_delete="CASCADE")
+    transaction = ForeignKeyField(Transaction, backref="events", on_delete="CASCADE", index=False)
     seq_no = IntegerField()
     event_type = CharField(max_length=8)  # Started, Updated, Ended
     timestamp = DateTimeField()
@@ -275,9 +279,11 @@ class TransactionEvent(BaseModel):
 
 class MeterSample(BaseModel):
     id = AutoField()
-    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    # Neither key has an index of its own: the two below start with them. Every reading writes a row
+    # into each index, at a place of its own, and the commit copies every page it touched.
+    charger = ForeignKeyField(Charger, on_delete="CASCADE", index=False)
     connector_number = IntegerField()
-    transaction = ForeignKeyField(Transaction, null=True, backref="samples", on_delete="CASCADE")
+    transaction = ForeignKeyField(Transaction, null=True, backref="samples", on_delete="CASCADE", index=False)
     sampled_at = DateTimeField()
     measurand = CharField(max_length=50, default="Energy.Active.Import.Register")
     phase = CharField(max_length=8, default="")
