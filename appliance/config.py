@@ -122,6 +122,9 @@ class Settings:
     ui_lockout_failures: int = _setting(5, "wrong passwords in a row that lock a web UI account")
     ui_lockout_s: float = _setting(900.0, "how long a locked web UI account stays locked (an admin can unlock it)", "s")
     log_level: str = _setting("info", "log level", choices=("debug", "info", "warning", "error"))
+    event_loop: str = _setting(
+        "uvloop", "the server's event loop: uvloop (libuv's; about 15% less CPU per charger message under load) or "
+        "asyncio (Python's own, if uvloop is suspected of a fault)", choices=("uvloop", "asyncio"))
     # -- alarms, auto-recovery, maintenance (README: Alarms) --
     head_office_alarm_after_s: float = _setting(
         3600.0, "head office failing (charge detail records not taken) for this long raises the alarm "

@@ -46,8 +46,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     port = runner.addresses[0][1] if runner.addresses else settings.port
     token = await app[CORE].tokens.create(CLI_TOKEN_NAME, replace=True)
     write_server_state(settings, port, token, certificate)
-    log.info("listening on %s:%s (data in %s; database %s)", settings.host, port, settings.data_dir,
-             app[CORE].db.shown)  # a PostgreSQL URL's password masked
+    log.info("listening on %s:%s (data in %s; database %s; event loop %s)", settings.host, port, settings.data_dir,
+             app[CORE].db.shown, type(loop).__module__.split(".")[0])  # a PostgreSQL URL's password masked
     if certificate:
         log.info("TLS certificate %s, SHA-256 fingerprint %s", certificate.cert_file, certificate.sha256_fingerprint)
     collector = HeapGrowthCollector()

@@ -319,10 +319,11 @@ def test_killed_server_then_sigterm_restart(tmp_path):
     assert "Traceback" not in second.log()
 
 
-async def test_sigterm_with_a_charger_connected_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])  # the setting event_loop: both serve and stop alike
+async def test_sigterm_with_a_charger_connected_stops_cleanly(tmp_path, loop):
     data_dir = tmp_path / "data"
     await acli(data_dir, "charger", "add", "CP1", "--protocol", "ocpp1.6-json")
-    srv = ServerProcess(data_dir).start()
+    srv = ServerProcess(data_dir, env={"APPLIANCE_EVENT_LOOP": loop}).start()
     try:
         async with connect16(srv.url, "CP1") as cp:
             assert (await cp.call(call.Heartbeat())).current_time
@@ -334,6 +335,7 @@ async def test_sigterm_with_a_charger_connected_stops_cleanly(tmp_path):
     assert code == 0, srv.log()
     assert not srv.state_path.exists()
     assert "Traceback" not in srv.log(), srv.log()
+    assert f"event loop {loop})" in srv.log()
     assert_one_error_line(real_cli(data_dir, "charger", "reset", "CP1"), "no server is running")
     shown = json.loads((await acli(data_dir, "charger", "show", "CP1", "--json")).stdout)
     assert shown["charger"]["vendor"] == "Virtual"  # the boot it acknowledged was kept

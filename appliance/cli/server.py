@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 
 import click
 
-from appliance import tls
+from appliance import event_loop, tls
 from appliance.cli.base import cli, json_option, settings_of
 from appliance.cli_output import print_records, print_result
 from appliance.config import describe
@@ -34,7 +33,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, unknown_charge
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     try:
-        asyncio.run(run_server(settings))
+        event_loop.run(run_server(settings), settings.event_loop)
     except (SchemaTooNewError, StoreError, tls.TlsError, OSError) as e:
         raise click.ClickException(str(e)) from None
 
