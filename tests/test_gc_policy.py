@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import weakref
 from collections import deque
 from contextlib import contextmanager
@@ -47,9 +48,11 @@ class Waiter:
         self.state = {"waiting": [1, 2, 3]}
 
 
-def steady_traffic(rounds: int = 60, per_round: int = 5_000) -> None:
+def steady_traffic(rounds: int = 60) -> None:
     """Objects that live long enough to reach the oldest generation and are then freed by reference
-    counting, the heap staying the same size: a fleet of steady size at work."""
+    counting, the heap staying the same size: a fleet of steady size at work. Sized by the heap (the
+    tests before leave theirs): CPython collects it all once a quarter of it has been promoted."""
+    per_round = max(5_000, len(gc.get_objects()) // 100)
     waiting: deque[list[Waiter]] = deque()
     for _ in range(rounds):
         waiting.append([Waiter() for _ in range(per_round)])
@@ -95,9 +98,11 @@ class Node:
 
 
 async def test_cycles_that_grow_the_heap_are_collected(cpython_policy):
-    collector = HeapGrowthCollector(GrowthRule(min_growth_blocks=10_000), check_every_s=0.01)
+    collector = HeapGrowthCollector(GrowthRule(growth=0.05, min_growth_blocks=10_000), check_every_s=0.01)
     collector.install()
     try:
+        # enough to grow this process's heap by well over 5%, however much the tests before left in it
+        pairs = 30_000 + sys.getallocatedblocks() // 8
         probe = Node()
         probe.partner = Node()
         probe.partner.partner = probe
@@ -106,7 +111,7 @@ async def test_cycles_that_grow_the_heap_are_collected(cpython_policy):
         # Cycles that lived a while (a closed connection's) reach the oldest generation, then become
         # garbage there: the young collections cannot free them, the heap has grown.
         held = []
-        for _ in range(30_000):
+        for _ in range(pairs):
             a, b = Node(), Node()
             a.partner, b.partner = b, a
             held.append(a)
