@@ -26,33 +26,32 @@ DEFAULT_SLOTS = 8
 class BootWork:
     def __init__(self, slots: int = DEFAULT_SLOTS) -> None:
         self._slots = asyncio.Semaphore(max(1, slots))
-        self._waiting: dict[tuple[str, str], asyncio.Future] = {}
+        # by charger, then kind: a disconnect finds its charger's work at once (a storm of 5,000
+        # reconnects is 5,000 disconnects while thousands of pieces wait)
+        self._waiting: dict[str, dict[str, asyncio.Future]] = {}
+        self.waiting = 0
         self.running = 0
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
 
     async def run(self, identity: str, kind: str, work: Callable[[], Awaitable[None]]) -> bool:
         """Run `work` when a slot is free; False if it never ran: the charger booted again (that
         boot's work replaced it) or disconnected while it waited."""
-        key = (identity, kind)
-        previous = self._waiting.pop(key, None)
+        previous = self._drop(identity, kind)
         if previous is not None:
             previous.cancel()
         acquire = asyncio.ensure_future(self._slots.acquire())
-        self._waiting[key] = acquire
+        self._waiting.setdefault(identity, {})[kind] = acquire
+        self.waiting += 1
         try:
             await acquire
         except asyncio.CancelledError:
             if acquire.done() and not acquire.cancelled():  # we were cancelled just as the slot came
                 self._slots.release()
-            if acquire.cancelled() and self._waiting.get(key) is not acquire:  # replaced or forgotten
+            if acquire.cancelled() and self._waiting_for(identity, kind) is not acquire:  # replaced or forgotten
                 return False
             raise
         finally:
-            if self._waiting.get(key) is acquire:
-                del self._waiting[key]
+            if self._waiting_for(identity, kind) is acquire:
+                self._drop(identity, kind)
         self.running += 1
         try:
             await work()
@@ -63,8 +62,21 @@ class BootWork:
 
     def forget(self, identity: str) -> None:
         """The charger is gone: what it still waits for is dropped."""
-        for key in [key for key in self._waiting if key[0] == identity]:
-            self._waiting.pop(key).cancel()
+        for acquire in self._waiting.pop(identity, {}).values():
+            self.waiting -= 1
+            acquire.cancel()
+
+    def _waiting_for(self, identity: str, kind: str) -> asyncio.Future | None:
+        return self._waiting.get(identity, {}).get(kind)
+
+    def _drop(self, identity: str, kind: str) -> asyncio.Future | None:
+        kinds = self._waiting.get(identity)
+        acquire = kinds.pop(kind, None) if kinds is not None else None
+        if acquire is not None:
+            self.waiting -= 1
+            if not kinds:
+                del self._waiting[identity]
+        return acquire
 
     def as_json(self) -> dict[str, int]:
         return {"waiting": self.waiting, "running": self.running}
