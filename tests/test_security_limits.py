@@ -135,15 +135,15 @@ def test_a_right_password_costs_nothing():
 
 def test_unknown_ids_are_limited_per_address_overall_and_in_number():
     rules = Admission(unknown_per_min=3, unknown_per_address_per_min=2, unknown_max=10)
-    rules.check_unknown("X1", "10.0.0.5", waiting=0, now=0.0)
-    rules.check_unknown("X2", "10.0.0.5", waiting=1, now=0.0)
+    rules.check_unknown("X1", "10.0.0.5", waiting=lambda: 0, now=0.0)
+    rules.check_unknown("X2", "10.0.0.5", waiting=lambda: 1, now=0.0)
     with pytest.raises(AdmissionRefused) as per_address:
-        rules.check_unknown("X3", "10.0.0.5", waiting=2, now=0.0)
-    rules.check_unknown("X3", "10.0.0.6", waiting=2, now=0.0)
+        rules.check_unknown("X3", "10.0.0.5", waiting=lambda: 2, now=0.0)
+    rules.check_unknown("X3", "10.0.0.6", waiting=lambda: 2, now=0.0)
     with pytest.raises(AdmissionRefused) as overall:
-        rules.check_unknown("X4", "10.0.0.7", waiting=3, now=0.0)
+        rules.check_unknown("X4", "10.0.0.7", waiting=lambda: 3, now=0.0)
     with pytest.raises(AdmissionRefused) as full:
-        rules.check_unknown("X5", "10.0.0.8", waiting=10, now=600.0)
+        rules.check_unknown("X5", "10.0.0.8", waiting=lambda: 10, now=600.0)
     assert per_address.value.retry_after_s and overall.value.retry_after_s and full.value.retry_after_s is None
 
 

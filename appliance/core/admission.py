@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from appliance.core.networks import ChargerNetworks
 from appliance.core.rate_limit import RateLimiter
@@ -90,10 +91,13 @@ class Admission:
     def failed(self, identity: str, client: str | None) -> None:
         self._log("password", f"charger {identity}: wrong password from {client or 'an unknown address'}")
 
-    def check_unknown(self, identity: str, client: str | None, waiting: int, now: float | None = None) -> None:
-        """May a charger id nobody added be recorded now? `waiting`: chargers already pending or rejected."""
+    def check_unknown(self, identity: str, client: str | None, waiting: Callable[[], int],
+                      now: float | None = None) -> None:
+        """May a charger id nobody added be recorded now? `waiting` counts the chargers already pending
+        or rejected, over every charger in memory: asked only where unknown_chargers_max is set (a
+        depot's first boot with thousands of new chargers would count thousands of times)."""
         now = time.monotonic() if now is None else now
-        if self.unknown_max and waiting >= self.unknown_max:
+        if self.unknown_max and (waiting := waiting()) >= self.unknown_max:
             raise self._refused("unknown_max", f"unknown charger {identity} not recorded: {waiting} chargers already "
                                                "wait for a decision or are rejected (unknown_chargers_max)")
         wait = max(self._unknown_by_address.wait_s(client, now), self._unknown.wait_s(None, now))

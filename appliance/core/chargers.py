@@ -426,7 +426,7 @@ class ChargerRegistry:
         """Find a charger not yet in memory, recording it under the policy if nobody added it (and the
         admission rules let one more unknown charger be recorded)."""
         if await self.db.read(store.identify, identity) is None:
-            self.admission.check_unknown(identity, client, self.waiting())
+            self.admission.check_unknown(identity, client, self.waiting)
         recorded = False
 
         def identify_sync() -> tuple[int, str, str, str | None]:
