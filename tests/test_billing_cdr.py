@@ -51,6 +51,28 @@ async def test_a_finished_session_has_one_priced_cdr_and_a_replayed_stop_adds_no
     assert (doc["total_energy"], doc["total_time"], doc["currency"]) == (10, 1, "EUR")
     assert doc["cdr_token"]["uid"] == "CARD1" and doc["cdr_location"]["id"] == "BILL1"
     assert doc["start_date_time"] == "2026-11-20T10:00:00Z" and doc["end_date_time"] == "2026-11-20T11:00:00Z"
+    # a 1.6 charger says nothing of its connectors: Type 2, three-phase AC
+    assert (doc["cdr_location"]["connector_standard"], doc["cdr_location"]["connector_power_type"]) == (
+        "IEC_62196_T2", "AC_3_PHASE")
+
+
+async def test_the_cdr_names_the_connector_the_charger_reported(appliance):
+    from appliance.store import chargers as charger_store
+
+    core = appliance.core
+    await priced_depot(core)
+
+    def dc_layout() -> None:  # what a 2.0.1 station's device model tells of a CCS 2 DC connector
+        charger_store.record_layout(charger_store.identify("BILL1")[0], [(1, 150_000, 3)], [(1, 1, "cCCS2", "DC")])
+
+    await core.db.write(dc_layout)
+    async with connect16(appliance.url, "BILL1") as cp:
+        start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=0,
+                                                      timestamp="2026-11-20T10:00:00Z"))
+        await cp.call(call16.StopTransaction(meter_stop=30000, timestamp="2026-11-20T10:20:00Z",
+                                             transaction_id=start.transaction_id))
+    location = (await core.billing.cdrs_of(start.transaction_id))[0].document["cdr_location"]
+    assert (location["connector_standard"], location["connector_power_type"]) == ("IEC_62196_T2_COMBO", "DC")
 
 
 async def test_a_session_stopped_again_after_it_was_closed_as_stuck_is_credited_and_billed_anew(appliance):

@@ -218,8 +218,9 @@ class Billing:
             points.append(pricing.MeterPoint(facts.stopped_at, facts.meter_stop_wh))
         return pricing.Usage(facts.started_at, facts.stopped_at, tuple(points))
 
-    def _price_sync(self, facts: store.SessionFacts, now: dt.datetime) -> pricing.Price:
-        return pricing.price(self._tariff_for_sync(facts), self._usage_sync(facts), self.settings.zone, now=now)
+    def _price_sync(self, facts: store.SessionFacts, now: dt.datetime, tariff: Tariff | None = None) -> pricing.Price:
+        return pricing.price(tariff or self._tariff_for_sync(facts), self._usage_sync(facts), self.settings.zone,
+                             now=now)
 
     def _tariff_for_sync(self, facts: store.SessionFacts) -> Tariff:
         record = store.tariff_for(facts.charger_id, facts.connector_number, facts.driver_id, facts.company_id)
@@ -236,10 +237,10 @@ class Billing:
         if facts is None or facts.stopped_at is None:
             return
         now = ev.utcnow()
-        price = self._price_sync(facts, facts.stopped_at)
         tariff = self._tariff_for_sync(facts)
+        price = self._price_sync(facts, facts.stopped_at, tariff)
         document = self._document(uuid.uuid4().hex, facts, price, tariff, now)
-        records = store.cdrs_of(transaction_id)
+        records = store.cdrs_of(transaction_id) if store.has_cdrs(transaction_id) else []
         credited = {r.credits for r in records if r.kind == "credit"}
         standing = [r for r in records if r.kind == "cdr" and r.cdr_id not in credited]
         if standing:
@@ -254,12 +255,10 @@ class Billing:
 
     def _document(self, cdr_id: str, facts: store.SessionFacts, price: pricing.Price, tariff: Tariff,
                   now: dt.datetime) -> dict:
-        connectors = [c for c in charger_store.connectors(facts.charger_id)
-                      if c.connector_number == facts.connector_number]
+        connector_type, current_type = store.connector_kind(facts.charger_id, facts.connector_number) or ("", "")
         session = cdr_shape.Session(
-            facts.transaction_id, facts.identity, facts.connector_number,
-            _ocpi_connector(connectors[0].connector_type if connectors else ""),
-            "DC" if connectors and connectors[0].current_type == "DC" else "AC_3_PHASE", facts.id_tag,
+            facts.transaction_id, facts.identity, facts.connector_number, _ocpi_connector(connector_type),
+            "DC" if current_type == "DC" else "AC_3_PHASE", facts.id_tag,
             "RFID" if facts.token_type in ("ISO14443", "ISO15693") else "OTHER",
             "WHITELIST" if facts.auth_status == "" else "AUTH_REQUEST", facts.company, facts.started_at,
             facts.stopped_at)

@@ -132,18 +132,20 @@ def set_evse_group(charger_id: int, evse_number: int, group: int) -> None:
 def tariff_for(charger_id: int, evse_number: int, driver_id: int | None, company_id: int | None) -> TariffRecord | None:
     """The tariff that prices a session: the EVSE's group (its own row, else the charger's), then the
     most specific of its rules: one for the driver, then one for the company, then the base tariff."""
-    row = (EvseTariff.select().where(EvseTariff.charger == charger_id, EvseTariff.evse_number.in_([evse_number, 0]))
-           .order_by(EvseTariff.evse_number.desc()).first())
+    row = raw(database).execute(  # plain SQL: asked at every session's end; most depots have one group or none
+        "SELECT group_id FROM evse_tariff WHERE charger_id = ? AND evse_number IN (?, 0) ORDER BY evse_number DESC "
+        "LIMIT 1", (charger_id, evse_number)).fetchone()
     if row is None:
         return None
-    rules = list(TariffRule.select().where(TariffRule.group == row.group_id).order_by(TariffRule.position))
+    group_id = row[0]
+    rules = list(TariffRule.select().where(TariffRule.group == group_id).order_by(TariffRule.position))
     for wanted in ("driver", "company"):
         for r in rules:
             if wanted == "driver" and driver_id and r.driver_id == driver_id:
                 return tariff_by_id(r.tariff_id)
             if wanted == "company" and company_id and r.company_id == company_id:
                 return tariff_by_id(r.tariff_id)
-    return tariff_by_id(TariffGroup.get_by_id(row.group_id).base_tariff_id)
+    return tariff_by_id(TariffGroup.get_by_id(group_id).base_tariff_id)
 
 
 # -- what a finished session needs -----------------------------------------------------------
@@ -218,14 +220,30 @@ def _cdr(c: ChargeDetailRecord) -> CdrRecord:
 
 def add_cdr(cdr_id: str, transaction_id: int, kind: str, credits: str, document: dict, currency: str,
             total_incl_vat: str, total_excl_vat: str, now: dt.datetime) -> None:
-    ChargeDetailRecord.create(cdr_id=cdr_id, transaction=transaction_id, kind=kind, credits=credits,
-                              document=json.dumps(document, separators=(",", ":")), currency=currency,
-                              total_incl_vat=total_incl_vat, total_excl_vat=total_excl_vat, created_at=to_db(now))
+    raw(database).execute(  # plain SQL: in the commit that finishes each session, as session_facts
+        "INSERT INTO charge_detail_record (cdr_id, transaction_id, kind, credits, document, currency, total_incl_vat, "
+        "total_excl_vat, created_at, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')",
+        (cdr_id, transaction_id, kind, credits, json.dumps(document, separators=(",", ":")), currency,
+         total_incl_vat, total_excl_vat, str(to_db(now))))
+
+
+def has_cdrs(transaction_id: int) -> bool:
+    """Whether a session has any record yet: its first stop's commit need not read them."""
+    return raw(database).execute("SELECT 1 FROM charge_detail_record WHERE transaction_id = ? LIMIT 1",
+                                 (transaction_id,)).fetchone() is not None
 
 
 def cdrs_of(transaction_id: int) -> list[CdrRecord]:
     return [_cdr(c) for c in ChargeDetailRecord.select().where(ChargeDetailRecord.transaction == transaction_id)
             .order_by(ChargeDetailRecord.id)]
+
+
+def connector_kind(charger_id: int, connector_number: int) -> tuple[str, str] | None:
+    """A connector's (type, current type) as the charger reported them, for its sessions' CDRs."""
+    row = raw(database).execute(
+        "SELECT connector_type, current_type FROM connector WHERE charger_id = ? AND connector_number = ? "
+        "ORDER BY evse_connector_id LIMIT 1", (charger_id, connector_number)).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def unsent(limit: int) -> list[CdrRecord]:
