@@ -21,7 +21,7 @@ from ocpp.exceptions import InternalError
 from ocpp.v16 import call as call16
 
 from appliance.core import health
-from appliance.store import database
+from appliance.store import storage_faults
 from appliance.store.storage_faults import FULL_MESSAGE
 from tests import backend
 from tests.conftest import add_fleet, make_settings
@@ -77,7 +77,7 @@ async def test_a_full_disk_refuses_what_it_cannot_store_says_so_once_and_recover
         tx = await start_transaction(cp)
         await execute(core.db, "DELETE FROM comm_log")  # nothing the appliance could prune to make room
         await fill_database(core.db)
-        monkeypatch.setattr(database, "FREE_SPACE_EVERY_S", 3600.0)
+        monkeypatch.setattr(storage_faults, "FREE_SPACE_EVERY_S", 3600.0)
         start = dt.datetime.now(UTC)
         # The charger goes on metering. The appliance takes what it has room for (it stops writing the
         # communication log first) and refuses the rest: the charger keeps each refused message.
@@ -100,7 +100,7 @@ async def test_a_full_disk_refuses_what_it_cannot_store_says_so_once_and_recover
         full_lines = [r for r in caplog.records if r.name == STORAGE_LOG and r.levelno == logging.ERROR]
         assert len(full_lines) == 1 and "disk full" in full_lines[0].getMessage()
 
-        monkeypatch.setattr(database, "FULL_ENDS_AFTER_S", 0.0)
+        monkeypatch.setattr(storage_faults, "FULL_ENDS_AFTER_S", 0.0)
         await give_room(core.db)
         await send_until_stored(cp, meter_values16(tx, stored, start + dt.timedelta(seconds=stored)))
         await send_until_stored(cp, meter_values16(tx, stored + 1, start + dt.timedelta(hours=1)))
@@ -122,14 +122,14 @@ async def test_the_communication_log_gives_up_its_room_first(appliance, monkeypa
         await execute(core.db, "SELECT 1")  # the log rows are committed with the next write
         logged = await count(core.db, "SELECT count(*) FROM comm_log")
         await fill_database(core.db)
-        monkeypatch.setattr(database, "FREE_SPACE_EVERY_S", 0.0)  # prune again at each full, not every 10 s
+        monkeypatch.setattr(storage_faults, "FREE_SPACE_EVERY_S", 0.0)  # prune again at each full, not every 10 s
         start = dt.datetime.now(UTC)
         refusals: list = []
         for i in range(100):  # with no room left but the log's, the charger's data still gets in
             await send_until_stored(cp, meter_values16(tx, i, start + dt.timedelta(seconds=i)), refusals)
         assert await energy_readings(core, tx) == list(range(100))
         assert await count(core.db, "SELECT count(*) FROM comm_log") < logged
-        assert core.db.storage.current.log_rows_freed > 0 or core.db.log_space_freed > 0
+        assert core.db.storage.current.log_rows_freed > 0 or core.db.faults.log_space_freed > 0
         assert await count(core.db, "SELECT count(*) FROM test_ballast") > 0  # the depot's data is all kept
 
 
@@ -170,7 +170,7 @@ async def test_a_real_disk_running_full_refuses_then_recovers_when_space_is_free
     async with connect16(app.url, "CP1") as cp:
         tx = await start_transaction(cp)
         fill_disk(small_disk / "other-program.log")
-        monkeypatch.setattr(database, "FREE_SPACE_EVERY_S", 3600.0)  # only the operator frees space here
+        monkeypatch.setattr(storage_faults, "FREE_SPACE_EVERY_S", 3600.0)  # only the operator frees space here
         start = dt.datetime.now(UTC)
         stored, refused = [], None
         for i in range(20000):  # until the disk's last bytes are gone; each message is unique (a uuid)
@@ -186,7 +186,7 @@ async def test_a_real_disk_running_full_refuses_then_recovers_when_space_is_free
         report = await health.check(core.db)
         assert report.status == "degraded" and report.storage.log_rows_freed > 0  # the reserve made room to prune
 
-        monkeypatch.setattr(database, "FULL_ENDS_AFTER_S", 0.0)
+        monkeypatch.setattr(storage_faults, "FULL_ENDS_AFTER_S", 0.0)
         os.remove(small_disk / "other-program.log")  # the operator frees space
         await send_until_stored(cp, meter_values16(tx, refused, start + dt.timedelta(seconds=refused)))
         assert (await health.check(core.db)).status == "ok"

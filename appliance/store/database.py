@@ -37,13 +37,14 @@ REPEATABLE READ transactions, the one snapshot a SQLite read transaction gives. 
 connection (peewee's are per thread); a connection the server dropped is opened again for the next
 batch or read.
 
-Faults (storage_faults.py). A full disk fails the writes it hits with StoreFullError, and the
-whole batch with them: SQLite may already have rolled the transaction back (it does for SQLITE_FULL;
-the writer checks after every job, since a later COMMIT would then "succeed" on nothing). While the
-disk is full the communication log is not written; on the first refusal, and every
-FREE_SPACE_EVERY_S while it lasts, the space reserve is given up (SpaceReserve: even a DELETE needs
-room in the -wal) and the oldest quarter of the communication log pruned, so that charger data finds
-room. The condition ends when writes have gone in for FULL_ENDS_AFTER_S without a refusal. A write
+Faults (storage_faults.py: StorageFaults says what follows from a batch, the writer applies it). A
+full disk fails the writes it hits with StoreFullError, and the whole batch with them: SQLite may
+already have rolled the transaction back (it does for SQLITE_FULL; the writer checks after every
+job, since a later COMMIT would then "succeed" on nothing). While the disk is full the communication
+log is not written; on the first refusal, and every FREE_SPACE_EVERY_S while it lasts, the space
+reserve is given up (SpaceReserve: even a DELETE needs room in the -wal) and the oldest quarter of
+the communication log pruned, so that charger data finds room. The condition ends when writes have
+gone in for FULL_ENDS_AFTER_S without a refusal. A write
 lock held by another process (an `appliance` command's long transaction) is waited for in short
 polls, the condition shown meanwhile; after LOCK_WAIT_S the waiting writes fail with StoreBusyError
 and their communication-log rows are kept for the next batch.
@@ -71,9 +72,7 @@ from peewee import SqliteDatabase
 
 from appliance.store import dialect, models
 from appliance.store.checkpointer import Checkpointer
-from appliance.store.logs import INSERT_COMMLOG
-from appliance.store.storage_faults import (FULL, LOCKED, OK, StorageCondition, StoreBusyError, StoreError,
-                                            SpaceReserve, StoreFullError, free_log_space, is_busy, is_full)
+from appliance.store.storage_faults import LOCKED, OK, StorageFaults, StoreBusyError, StoreError, is_busy, is_full
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +90,6 @@ IDLE_CHECK_AFTER_S = 5.0
 # and send again. The lock is polled every LOCK_POLL_MS so that the wait shows in /healthz.
 LOCK_WAIT_S = 10.0
 LOCK_POLL_MS = 100
-# While the disk is full, the communication log is pruned to make room at most this often.
-FREE_SPACE_EVERY_S = 10.0
-# A disk that is nearly full takes small writes and refuses bigger ones: the condition ends only after
-# writes have gone in this long without a refusal, so that it is logged once, not at every message.
-FULL_ENDS_AFTER_S = 30.0
-# Unawaited rows kept for the next batch while the database is locked elsewhere, at most.
-MAX_CARRIED_ROWS = 100_000
 
 
 def open_sqlite(path: Path, synchronous: str = "full") -> SqliteDatabase:
@@ -187,14 +179,8 @@ class Database:
         self.path = None if self.postgres else Path(location)
         self.shown = dialect.redact(str(location)) if self.postgres else str(location)
         self.lock_wait_s = LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
-        self.storage = StorageCondition()  # full disk, lock held elsewhere: what /healthz shows
-        # PostgreSQL's disk is the server's: no reserve file beside it, no log pruning for room.
-        self.reserve = None if self.postgres else SpaceReserve(self.path)
-        self.log_space_freed = 0  # times the communication log was pruned for room (its size is then re-measured)
-        self._carried: dict[str, list[tuple]] = {}
-        self._freed_at = -FREE_SPACE_EVERY_S
-        self._log_found_no_room = False
-        self._refused_at = 0.0
+        self.faults = StorageFaults(self.path)  # full disk, lock held elsewhere
+        self.storage = self.faults.condition  # what /healthz shows
         try:  # fail here, with a clear message, rather than in the writer thread
             self.peewee = open_database(location, synchronous)
             self.peewee.connect(reuse_if_open=True)
@@ -326,7 +312,7 @@ class Database:
             self.peewee.connect(reuse_if_open=True)
             self.peewee.connection().execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
             self.peewee.connection().execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
-            self.reserve.take()
+            self.faults.take_reserve()
         try:
             while True:
                 item = self._queue.get()
@@ -353,7 +339,7 @@ class Database:
 
     def _commit_batch(self, batch: list) -> None:
         jobs = [item for item in batch if isinstance(item, _Job)]
-        rows = self._rows_of(batch)
+        rows = self.faults.rows_to_append(_log_rows_of(batch))
         failure: BaseException | None = None
         try:
             with self._transaction(min((job.queued_at for job in jobs), default=time.monotonic())):
@@ -361,12 +347,12 @@ class Database:
                 self._append(rows)
         except StoreBusyError as e:
             failure = e
-            self._carry(rows)
+            self.faults.carry(rows)
         except Exception as e:  # the commit itself failed, or SQLite rolled it back: nothing is durable
             failure = e
             if not is_full(e):
                 log.exception("commit of %d jobs failed", len(jobs))
-        self._settle(jobs, failure)
+        self.faults.settle(jobs, failure, self.peewee.connection)
         self.commits += 1
         self.jobs_committed += len(jobs)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
@@ -464,71 +450,9 @@ class Database:
                     raise _RolledBack() from e
                 self.storage.count(log_rows_dropped=len(values))
                 if is_full(e):
-                    self._log_found_no_room = True  # charger data still fits, the log no longer does
+                    self.faults.log_found_no_room()  # charger data still fits, the log no longer does
                 else:
                     log.exception("%d rows not appended", len(values))
-
-    def _rows_of(self, batch: list) -> dict[str, list[tuple]]:
-        """Rows to append: those carried from a batch that found the database locked first. While the
-        disk is full the communication log is not written at all: charger data needs the room."""
-        appended, self._carried = self._carried, {}
-        for item in batch:
-            if isinstance(item, _LogRows):
-                appended.setdefault(item.sql, []).extend(item.rows)
-        if self.storage.full and INSERT_COMMLOG in appended:
-            self.storage.count(log_rows_dropped=len(appended.pop(INSERT_COMMLOG)))
-        return appended
-
-    def _carry(self, rows: dict[str, list[tuple]]) -> None:
-        kept = 0
-        for sql, values in rows.items():
-            room = max(0, MAX_CARRIED_ROWS - kept)
-            if len(values) > room:
-                self.storage.count(log_rows_dropped=len(values) - room)
-                values = values[len(values) - room:]
-            self._carried[sql] = values
-            kept += len(values)
-
-    def _settle(self, jobs: list[_Job], failure: BaseException | None) -> None:
-        """Give every job its final error, and change the storage condition by what happened."""
-        full = is_full(failure) or any(is_full(job.error) for job in jobs) or self._log_found_no_room
-        self._log_found_no_room = False
-        for job in jobs:
-            if failure is not None and (job.error is None or isinstance(failure, StoreBusyError)):
-                job.error = failure
-            if is_full(job.error) and not isinstance(job.error, StoreFullError):
-                cause, job.error = job.error, StoreFullError()
-                job.error.__cause__ = cause
-        refused = sum(1 for job in jobs if isinstance(job.error, (StoreFullError, StoreBusyError)))
-        if refused or full:
-            self._refused_at = time.monotonic()
-        if full:
-            self.storage.become(FULL, "disk full: not storing; chargers get an error for what needs storing and "
-                                "send it again; the communication log is paused and pruned to make room", _now())
-            self._free_space()
-        elif (failure is None and jobs and self.storage.full
-              and time.monotonic() - self._refused_at >= FULL_ENDS_AFTER_S):
-            self.storage.become(OK, "", _now())
-            if self.reserve:
-                self.reserve.take()
-        self.storage.count(refused=refused)
-
-    def _free_space(self) -> None:
-        if self.postgres or time.monotonic() - self._freed_at < FREE_SPACE_EVERY_S:
-            return
-        self._freed_at = time.monotonic()
-        released = self.reserve.release()
-        if released:
-            log.warning("disk full: gave up the %d KB kept in reserve at %s", released // 1024, self.reserve.path)
-        try:
-            removed = free_log_space(self.peewee.connection())
-        except Exception as e:
-            log.warning("could not prune the communication log to make room: %s", e)
-            return
-        if removed:
-            self.log_space_freed += 1
-            self.storage.count(log_rows_freed=removed)
-            log.warning("disk full: pruned the oldest %d communication-log rows to make room", removed)
 
     def _run_job(self, job: _Job) -> None:
         if self.postgres:
@@ -562,6 +486,14 @@ class Database:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _log_rows_of(batch: list) -> dict[str, list[tuple]]:
+    rows: dict[str, list[tuple]] = {}
+    for item in batch:
+        if isinstance(item, _LogRows):
+            rows.setdefault(item.sql, []).extend(item.rows)
+    return rows
 
 
 def _resolve_all(jobs: list[_Job]) -> None:

@@ -21,7 +21,12 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Protocol
+
+from appliance.store.logs import INSERT_COMMLOG
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,13 @@ FULL_MESSAGE = "the appliance cannot store data: disk full"
 OK, FULL, LOCKED = "ok", "full", "locked"
 # PostgreSQL's SQLSTATE for a full disk (psycopg's DiskFull).
 PG_DISK_FULL = ("53100",)
+# While the disk is full, the communication log is pruned to make room at most this often.
+FREE_SPACE_EVERY_S = 10.0
+# A disk that is nearly full takes small writes and refuses bigger ones: the condition ends only after
+# writes have gone in this long without a refusal, so that it is logged once, not at every message.
+FULL_ENDS_AFTER_S = 30.0
+# Unawaited rows kept for the next batch while the database is locked elsewhere, at most.
+MAX_CARRIED_ROWS = 100_000
 
 
 class StoreError(RuntimeError):
@@ -204,3 +216,98 @@ class SpaceReserve:
         except OSError:
             return 0
         return size
+
+
+class _Job(Protocol):
+    error: BaseException | None
+
+
+class StorageFaults:
+    """The writer's side of a full disk or a lock held elsewhere, batch by batch: which unawaited rows
+    go in (none of the communication log while the disk is full; those a locked batch could not
+    write, carried), the final error of every job, the condition that follows, and room made by
+    giving up the reserve and pruning the log. `database_path` None: PostgreSQL, whose disk is the
+    server's (no reserve file beside it, no log pruning for room)."""
+
+    def __init__(self, database_path: Path | None) -> None:
+        self.condition = StorageCondition()
+        self.reserve = SpaceReserve(database_path) if database_path is not None else None
+        self.log_space_freed = 0  # times the communication log was pruned for room (its size is then re-measured)
+        self._carried: dict[str, list[tuple]] = {}
+        self._freed_at = -FREE_SPACE_EVERY_S
+        self._no_room_for_log = False
+        self._refused_at = 0.0
+
+    def take_reserve(self) -> None:
+        if self.reserve is not None:
+            self.reserve.take()
+
+    def rows_to_append(self, rows: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+        """The batch's unawaited rows after those carried from a batch that found the database locked."""
+        appended, self._carried = self._carried, {}
+        for sql, values in rows.items():
+            appended.setdefault(sql, []).extend(values)
+        if self.condition.full and INSERT_COMMLOG in appended:  # charger data needs the room
+            self.condition.count(log_rows_dropped=len(appended.pop(INSERT_COMMLOG)))
+        return appended
+
+    def carry(self, rows: dict[str, list[tuple]]) -> None:
+        """Keep a locked batch's unawaited rows (the newest, up to MAX_CARRIED_ROWS) for the next one."""
+        kept = 0
+        for sql, values in rows.items():
+            room = max(0, MAX_CARRIED_ROWS - kept)
+            if len(values) > room:
+                self.condition.count(log_rows_dropped=len(values) - room)
+                values = values[len(values) - room:]
+            self._carried[sql] = values
+            kept += len(values)
+
+    def log_found_no_room(self) -> None:
+        """Charger data still fit, the communication log's rows no longer did: the disk is full."""
+        self._no_room_for_log = True
+
+    def settle(self, jobs: list[_Job], failure: BaseException | None,
+               connection: Callable[[], sqlite3.Connection]) -> None:
+        """Give every job its final error, and change the condition by what happened. `connection`:
+        the writer's, to prune the log with when the disk is full."""
+        full = is_full(failure) or any(is_full(job.error) for job in jobs) or self._no_room_for_log
+        self._no_room_for_log = False
+        for job in jobs:
+            if failure is not None and (job.error is None or isinstance(failure, StoreBusyError)):
+                job.error = failure
+            if is_full(job.error) and not isinstance(job.error, StoreFullError):
+                cause, job.error = job.error, StoreFullError()
+                job.error.__cause__ = cause
+        refused = sum(1 for job in jobs if isinstance(job.error, (StoreFullError, StoreBusyError)))
+        if refused or full:
+            self._refused_at = time.monotonic()
+        if full:
+            self.condition.become(FULL, "disk full: not storing; chargers get an error for what needs storing and "
+                                  "send it again; the communication log is paused and pruned to make room", _now())
+            self._free_space(connection)
+        elif (failure is None and jobs and self.condition.full
+              and time.monotonic() - self._refused_at >= FULL_ENDS_AFTER_S):
+            self.condition.become(OK, "", _now())
+            self.take_reserve()
+        self.condition.count(refused=refused)
+
+    def _free_space(self, connection: Callable[[], sqlite3.Connection]) -> None:
+        if self.reserve is None or time.monotonic() - self._freed_at < FREE_SPACE_EVERY_S:
+            return
+        self._freed_at = time.monotonic()
+        released = self.reserve.release()
+        if released:
+            log.warning("disk full: gave up the %d KB kept in reserve at %s", released // 1024, self.reserve.path)
+        try:
+            removed = free_log_space(connection())
+        except Exception as e:
+            log.warning("could not prune the communication log to make room: %s", e)
+            return
+        if removed:
+            self.log_space_freed += 1
+            self.condition.count(log_rows_freed=removed)
+            log.warning("disk full: pruned the oldest %d communication-log rows to make room", removed)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
