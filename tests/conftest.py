@@ -13,8 +13,19 @@ import pytest
 from appliance.app import create_app
 from appliance.config import Settings, load_settings
 from appliance.core.services import Core
+from appliance.store import migrations
+from appliance.store.database import Database
 from appliance.web.keys import CORE
 from tests import backend
+
+
+@pytest.fixture
+async def db(tmp_path):
+    """The store alone: a Database on a file (or a PostgreSQL schema) of its own, migrated."""
+    database = Database(backend.location(tmp_path / "t.sqlite3"), "normal")
+    migrations.migrate(database.peewee)
+    yield database
+    await database.close()
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -16,14 +16,6 @@ from tests import backend
 from tests.conftest import wait_for
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(backend.location(tmp_path / "t.sqlite3"), "normal")
-    migrations.migrate(database.peewee)
-    yield database
-    await database.close()
-
-
 def add_company(name: str) -> int:
     return Company.insert(name=name, created_at="2026-11-21 00:00:00").execute()
 

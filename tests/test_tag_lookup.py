@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
-from appliance.store import migrations
 from appliance.store import users
-from appliance.store.database import Database
 from appliance.store.models import Tag
-from tests import backend
 
 NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(backend.location(tmp_path / "t.sqlite3"), "normal")
-    migrations.migrate(database.peewee)
-    yield database
-    await database.close()
 
 
 # tag -> (driver's company, vehicle's company, the card's own company): the company it charges for

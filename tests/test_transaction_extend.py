@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.store import migrations
 from appliance.store import transactions as store
-from appliance.store.database import Database
 from appliance.store.dialect import raw
 from appliance.store.models import Charger, database
 from appliance.store.transactions import SampleRow
-from tests import backend
 
 T0 = dt.datetime(2026, 11, 21, 22, 0, tzinfo=dt.timezone.utc)
 ENERGY = "Energy.Active.Import.Register"
 COLUMNS = ("started_at, meter_start_wh, last_meter_wh, last_meter_at, stopped_at, meter_stop_wh, energy_wh, "
            "stop_reason, offline, charging_state, last_event_at")
-
-
-@pytest.fixture
-async def db(tmp_path):
-    database_ = Database(backend.location(tmp_path / "t.sqlite3"), "normal")
-    migrations.migrate(database_.peewee)
-    yield database_
-    await database_.close()
 
 
 def sample(at: dt.datetime, value: float, unit: str = "Wh", measurand: str = ENERGY, phase: str = "",
