@@ -215,7 +215,7 @@ def extend_with_event(before: TransactionRecord, timestamp: dt.datetime, chargin
     ~1,500 samples read again for each new one). False, changing nothing, when the event is not that
     case: the caller then rebuilds. `before` must have been read in the same write transaction."""
     start, last, last_at = before.meter_start_wh, before.last_meter_wh, before.last_meter_at
-    readings = energy_readings(samples)
+    readings = _picked_energy_readings(samples)
     if readings:
         low = round(min(value for value, _ in readings))
         top_value, top_at = max(readings)
@@ -234,7 +234,7 @@ def extend_with_event(before: TransactionRecord, timestamp: dt.datetime, chargin
          _db_time(last_at) if last_at else None, before.id, t)).rowcount > 0
 
 
-def energy_readings(samples: Sequence[SampleRow]) -> list[tuple[float, dt.datetime]]:
+def _picked_energy_readings(samples: Sequence[SampleRow]) -> list[tuple[float, dt.datetime]]:
     """The samples _ENERGY_READING picks, in Wh with their times: the same rule, for samples in hand."""
     return [(s.value * (1000 if s.unit.lower() == "kwh" else 1), s.sampled_at) for s in samples
             if s.measurand == "Energy.Active.Import.Register" and s.phase == "" and s.location in ("", "Outlet")
