@@ -312,6 +312,11 @@ class Database:
             self.peewee.connect(reuse_if_open=True)
             self.peewee.connection().execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
             self.peewee.connection().execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+            # A batch's multi-row INSERT needs a statement journal (the pages it changes, kept to undo it
+            # alone); past 64 KiB SQLite spills that to a temporary file: under load, one file created and
+            # unlinked per commit and about half of the writer's pwrite calls. Memory holds it instead:
+            # a batch is at most MAX_JOBS_PER_COMMIT jobs. Readers keep the file default (a report's sort).
+            self.peewee.connection().execute("PRAGMA temp_store = MEMORY")
             self.faults.take_reserve()
         try:
             while True:
