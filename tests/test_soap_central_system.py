@@ -123,6 +123,17 @@ async def test_full_transaction_records_meter_values_and_energy(appliance, cp):
                                                         ("Power.Active.Import", "W"), ("Current.Import", "A")}
 
 
+async def test_times_with_a_half_hour_offset_are_stored_at_their_instant(appliance, cp):
+    newfoundland = dt.timezone(dt.timedelta(hours=-3, minutes=-30))  # spyne's own parser read it as -02:30
+    t0 = dt.datetime(2026, 11, 21, 8, 0, tzinfo=newfoundland)
+    tx = (await cp.start("CARD1", meter_start=0, timestamp=t0)).transactionId
+    await cp.meter_values(tx, 1_000, timestamp=t0 + dt.timedelta(minutes=5))
+    utc = dt.timezone.utc
+    assert (await appliance.core.transactions.get(tx)).started_at == dt.datetime(2026, 11, 21, 11, 30, tzinfo=utc)
+    assert {s.sampled_at for s in await appliance.core.transactions.samples(tx)} == {
+        dt.datetime(2026, 11, 21, 11, 35, tzinfo=utc)}
+
+
 async def test_stop_reason_is_kept_in_16_and_local_in_15(appliance, cp, version):
     tx = (await cp.start("CARD1")).transactionId
     await cp.stop(tx, 100, reason="EVDisconnected" if version == "1.6" else None)

@@ -122,6 +122,24 @@ def test_the_fast_path_reads_what_spyne_reads(sides, make):
         assert fields(quick.request) == fields(request_object)
 
 
+@pytest.mark.parametrize("timestamp", [
+    "2026-11-21T10:00:00Z", "2026-11-21T10:00:00", "2026-11-21T10:00:00.250+01:00", "2026-11-21T10:00:00.5-05:30",
+    "2026-11-21T10:00:00.123456Z", "2026-11-21T10:00:00.1234567Z",  # finer than a microsecond: spyne rounds
+    "2026-11-21T10:00:00.9999995Z", "2026-11-21T10:00:00+14:00", "0001-01-01T00:00:00Z", "2026-02-28T23:59:59-00:00",
+])
+def test_the_fast_path_reads_times_as_spyne_does(sides, timestamp):
+    version, fast, bridge, _ = sides
+    body = soap_request(version, "<o:statusNotificationRequest><o:connectorId>1</o:connectorId><o:status>Available"
+                                 f"</o:status><o:errorCode>NoError</o:errorCode><!-- a comment --><o:timestamp>{timestamp}"
+                                 "</o:timestamp></o:statusNotificationRequest>", identity="CP1")
+    ctx, refusal = bridge.read(body)
+    assert refusal is None
+    expected = bridge.request(ctx)[2].timestamp
+    read = fast.read(body).request.timestamp
+    assert read == expected and (read.tzinfo is None) == (expected.tzinfo is None)
+    assert read.utcoffset() == expected.utcoffset()
+
+
 def canonical(envelope: bytes) -> bytes:
     root = etree.fromstring(envelope)
     for message_id in root.iter("{*}MessageID"):

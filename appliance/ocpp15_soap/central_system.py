@@ -2,8 +2,8 @@
 
 Version quirks resolved here, from the version's data: 1.x integer transaction ids are our
 transaction ids; 1.5 has no Pending registration and spells units Amp/Volt; 1.5 sampled values are
-attributes of a value element where 1.6 has elements. Meter values are handed to the 1.6 wire
-helpers in their snake_case dict form, so both versions (and JSON) read them the same way.
+attributes of a value element where 1.6 has elements. Each sampled value goes through the 1.6 wire
+helper `sample`, so both versions (and JSON) give an absent field the same meaning.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any, Awaitable, Callable
 
 from appliance.core.authorization import AuthResult
 from appliance.core.chargers import BootInfo
+from appliance.core.metering import Sample
 from appliance.core.services import Core
 from appliance.ocpp15_soap.cs_models import CsVersion
 from appliance.ocpp15_soap.cs_service import OPERATIONS
-from appliance.ocpp16.wire import id_tag_info, samples_from_meter_values, to_wire_time
+from appliance.ocpp16.wire import id_tag_info, sample
 from appliance.ocppj.frames import parse_datetime
 
 Handler = Callable[[str, Any], Awaitable[Any]]
@@ -68,13 +69,13 @@ class CentralSystem:
             meter_values = [mv for data in meter_values for mv in (data.values or [])]
         outcome = await self.core.transactions.stop(
             identity, req.transactionId, req.meterStop, _utc(req.timestamp), getattr(req, "reason", None) or "Local",
-            req.idTag, samples_from_meter_values(self._wire_meter_values(meter_values)))
+            req.idTag, self._samples(meter_values))
         return self.m.StopTransactionResponse(idTagInfo=self._id_tag_info(outcome.auth) if outcome.auth else None)
 
     async def on_meter_values(self, identity: str, req: Any) -> Any:
         meter_values = getattr(req, self.v.meter_value_field) or []
         await self.core.transactions.meter_values(identity, req.connectorId, req.transactionId,
-                                                  samples_from_meter_values(self._wire_meter_values(meter_values)))
+                                                  self._samples(meter_values))
         return self.m.MeterValuesResponse()
 
     async def on_status_notification(self, identity: str, req: Any) -> Any:
@@ -103,20 +104,19 @@ class CentralSystem:
         return self.m.IdTagInfo(status=info["status"], expiryDate=parse_datetime(expiry) if expiry else None,
                                 parentIdTag=info.get("parent_id_tag"))
 
-    def _wire_meter_values(self, meter_values: list[Any]) -> list[dict[str, Any]]:
-        """MeterValue objects of either version as 1.6 MeterValue dicts (snake_case, absent fields left out)."""
-        field = self.v.sampled_value_field
-        return [{"timestamp": to_wire_time(_utc(mv.timestamp)),
-                 "sampled_value": [self._wire_sampled_value(sv) for sv in getattr(mv, field) or []]}
-                for mv in meter_values]
-
-    def _wire_sampled_value(self, sampled: Any) -> dict[str, Any]:
-        wire = {"value": sampled.value or ""}
-        for name in self.v.sampled_value_fields:
-            value = getattr(sampled, name)
-            if value is not None:
-                wire[name] = self.v.unit_aliases.get(value, value) if name == "unit" else value
-        return wire
+    def _samples(self, meter_values: list[Any]) -> list[Sample]:
+        """MeterValue objects of either version as samples, timed to the millisecond as the 1.6 wire
+        form times them (so a replay stored before and after an upgrade is recognised alike)."""
+        field, aliases = self.v.sampled_value_field, self.v.unit_aliases
+        samples = []
+        for mv in meter_values:
+            at = _utc(mv.timestamp)
+            at = at.replace(microsecond=at.microsecond - at.microsecond % 1000)
+            for sv in getattr(mv, field) or ():
+                unit = sv.unit
+                samples.append(sample(at, sv.value or "", sv.measurand, getattr(sv, "phase", None), sv.location,
+                                      sv.context, aliases.get(unit, unit), sv.format))
+        return samples
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

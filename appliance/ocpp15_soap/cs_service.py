@@ -14,11 +14,20 @@ from spyne import Application, Service, rpc
 from spyne.protocol.soap import Soap12
 
 from appliance.ocpp15_soap.cs_models import CsVersion, build_models
+from appliance.ocpp15_soap.xs_datetime import read_date_time
 
 # Every operation a charger calls on the central system, in 1.5 and 1.6 alike.
 OPERATIONS = ("Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
               "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction", "StatusNotification",
               "StopTransaction")
+
+
+class Soap12Times(Soap12):
+    """spyne's SOAP 1.2 reading xs:dateTime with `read_date_time` (spyne's own parser misreads
+    offsets such as -03:30); what Python cannot hold still goes to spyne, to be refused as before."""
+
+    def datetime_from_unicode_iso(self, cls, string):
+        return read_date_time(string) or super().datetime_from_unicode_iso(cls, string)
 
 
 def element_name(operation: str, suffix: str) -> str:
@@ -33,7 +42,7 @@ def build_application(version: CsVersion) -> tuple[Application, SimpleNamespace]
     # Validating with lxml against the derived schema refuses what the official schema refuses (enumeration
     # values, lengths, missing elements, malformed numbers and dates) before anything is translated.
     app = Application([service], tns=version.namespace, name="CentralSystemService",
-                      in_protocol=Soap12(validator="lxml"), out_protocol=Soap12())
+                      in_protocol=Soap12Times(validator="lxml"), out_protocol=Soap12())
     return app, models
 
 

@@ -29,6 +29,7 @@ from spyne.const.xml import NS_SOAP12_ENV
 from spyne.model.primitive import Integer
 
 from appliance.ocpp15_soap.addressing import ANONYMOUS, WSA, Addressing
+from appliance.ocpp15_soap.xs_datetime import read_date_time
 
 _ENVELOPE = f"{{{NS_SOAP12_ENV}}}Envelope"
 _HEADER = f"{{{NS_SOAP12_ENV}}}Header"
@@ -121,20 +122,23 @@ class FastPath:
         spyne's `complex_from_element` would for a valid element (absent fields None, repeated ones lists)."""
         members = cls.get_flat_type_info(cls)
         names = tuple(members)
-        children: dict[str, tuple[str, Callable[[etree._Element], Any], bool]] = {}
+        # Keyed by the tag as lxml spells it, qualified in the service's namespace (what the schema
+        # asks for) and bare; any other namespace is looked up by its local name, as spyne does.
+        children: dict[str, tuple[str, Callable[[Any], Any], bool, bool]] = {}
         attributes: dict[str, Callable[[str], Any]] = {}
         text_field: tuple[str, Callable[[str], Any]] | None = None
         for name, member in members.items():
             if isinstance(member, type) and issubclass(member, XmlAttribute):
                 attributes[name] = self._from_text(member.type)
-            elif isinstance(member, type) and issubclass(member, XmlData):
+                continue
+            if isinstance(member, type) and issubclass(member, XmlData):
                 text_field = (name, self._from_text(member.type))
-            elif issubclass(member, ComplexModelBase):
-                children[name] = (name, self._reader(member), _repeated(member))
+                continue
+            if issubclass(member, ComplexModelBase):
+                entry = (name, self._reader(member), _repeated(member), True)
             else:
-                convert = self._from_text(member)
-                children[name] = (name, lambda element, convert=convert: convert(element.text or ""),
-                                  _repeated(member))
+                entry = (name, self._from_text(member), _repeated(member), False)
+            children[name] = children[f"{{{self._tns}}}{name}"] = entry
 
         def read(element: etree._Element) -> Any:
             values = dict.fromkeys(names)
@@ -142,23 +146,28 @@ class FastPath:
                 values[text_field[0]] = text_field[1](element.text or "")
             for child in element:
                 tag = child.tag
-                if not isinstance(tag, str):
-                    continue
-                known = children.get(tag[tag.find("}") + 1:])
+                known = children.get(tag)
                 if known is None:
-                    continue
-                name, convert, repeated = known
+                    if not isinstance(tag, str):
+                        continue  # a comment or processing instruction
+                    known = children.get(tag[tag.find("}") + 1:])
+                    if known is None:
+                        continue
+                name, convert, repeated, complex_type = known
+                value = convert(child) if complex_type else convert(child.text or "")
                 if repeated:
                     found = values[name]
                     if found is None:
-                        found = values[name] = []
-                    found.append(convert(child))
+                        values[name] = [value]
+                    else:
+                        found.append(value)
                 else:
-                    values[name] = convert(child)
-            for key, text in element.attrib.items():
-                convert = attributes.get(key)
-                if convert is not None:
-                    values[key] = convert(text)
+                    values[name] = value
+            if attributes:
+                for key, text in element.attrib.items():
+                    convert = attributes.get(key)
+                    if convert is not None:
+                        values[key] = convert(text)
             return SimpleNamespace(**values)
 
         return read
@@ -169,6 +178,9 @@ class FastPath:
         if issubclass(cls, Integer):
             return int
         protocol = self._in
+        if issubclass(cls, DateTime):
+            # spyne's parser only for what Python cannot hold, to refuse it as before
+            return lambda text: read_date_time(text) or protocol.from_unicode(cls, text)
         return lambda text: protocol.from_unicode(cls, text)
 
     # -- answers ---------------------------------------------------------------------------------

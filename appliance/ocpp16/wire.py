@@ -40,14 +40,22 @@ def samples_from_meter_values(meter_values: list[dict[str, Any]]) -> list[Sample
     for meter_value in meter_values:
         at = parse_datetime(meter_value["timestamp"])
         for sv in meter_value.get("sampled_value", []):
-            fmt = sv.get("format", "Raw")
-            raw = sv["value"]
-            samples.append(Sample(
-                sampled_at=at, measurand=sv.get("measurand", DEFAULT_MEASURAND), phase=sv.get("phase", ""),
-                location=sv.get("location", ""), context=sv.get("context", ""),
-                unit=sv.get("unit", DEFAULT_UNIT if "measurand" not in sv or "Energy" in sv["measurand"] else ""),
-                format=fmt, value=parse_number(raw) if fmt == "Raw" else None, raw_value=raw))
+            samples.append(sample(at, sv["value"], sv.get("measurand"), sv.get("phase"), sv.get("location"),
+                                  sv.get("context"), sv.get("unit"), sv.get("format")))
     return samples
+
+
+def sample(at: dt.datetime, raw: str, measurand: str | None = None, phase: str | None = None,
+           location: str | None = None, context: str | None = None, unit: str | None = None,
+           fmt: str | None = None) -> Sample:
+    """One 1.6 SampledValue (its fields None where absent) as a version-neutral sample, with the
+    defaults §7.31 gives an absent field."""
+    fmt = "Raw" if fmt is None else fmt
+    if unit is None:
+        unit = DEFAULT_UNIT if measurand is None or "Energy" in measurand else ""
+    return Sample(sampled_at=at, measurand=DEFAULT_MEASURAND if measurand is None else measurand,
+                  phase=phase or "", location=location or "", context=context or "", unit=unit, format=fmt,
+                  value=parse_number(raw) if fmt == "Raw" else None, raw_value=raw)
 
 
 def charging_profile(limit: ChargingLimit, for_remote_start: bool = False) -> dict[str, Any]:
