@@ -152,15 +152,21 @@ class Billing:
 
         return await self.db.read(estimate_sync)
 
+    def surely_within_limits(self, transaction_id: int) -> bool:
+        """Whether `limit_reached` would answer None without reading: no tariff has a session limit,
+        or this session's has none (as found within UNLIMITED_RECHECK_S)."""
+        now = time.monotonic()
+        return self._no_limits_until > now or self._unlimited_until.get(transaction_id, 0.0) > now
+
     async def limit_reached(self, transaction_id: int) -> str | None:
         """Which of its tariff's session limits (time, energy) a running session has reached, if any.
 
         Asked at every meter value. Most tariffs have no session limit, and working out a session's
         tariff takes several reads, so a session found without one is not asked again for
         UNLIMITED_RECHECK_S (a tariff changed elsewhere, by a second process, counts from then)."""
-        now = time.monotonic()
-        if self._no_limits_until > now or self._unlimited_until.get(transaction_id, 0.0) > now:
+        if self.surely_within_limits(transaction_id):
             return None
+        now = time.monotonic()
         if not await self._some_tariff_has_limits():
             return None
 

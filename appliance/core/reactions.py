@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from appliance.core import events as ev
 from appliance.core.services import Core
 
@@ -17,12 +19,17 @@ def subscribe_reactions(core: Core) -> None:
 
     stopping: set[int] = set()
 
-    async def stop_at_tariff_limit(event: ev.SessionUpdated) -> None:
+    def stop_at_tariff_limit(event: ev.SessionUpdated) -> Awaitable[None] | None:
         # A tariff may end sessions after so long or so much energy (a paid hour, a shared budget).
-        if event.transaction_id is None or event.transaction_id in stopping:
-            return
+        # Asked at every meter value, and most sessions have no limit: those cost no task.
+        if event.transaction_id is None or event.transaction_id in stopping \
+                or core.billing.surely_within_limits(event.transaction_id):
+            return None
+        return stop_if_reached(event)
+
+    async def stop_if_reached(event: ev.SessionUpdated) -> None:
         reached = await core.billing.limit_reached(event.transaction_id)
-        if reached:
+        if reached and event.transaction_id not in stopping:
             stopping.add(event.transaction_id)
             await core.commands.send(event.identity, "remote_stop", {"transaction_id": event.transaction_id},
                                      actor="system:tariff", reason=f"tariff limit: {reached}")
