@@ -11,6 +11,8 @@ import asyncio
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ocpp.v16 import call as call16
 
 from appliance.core import charger_time as ct
@@ -68,6 +70,54 @@ def test_judge(offsets_and_receipts, verdict):
         assert found is None
     else:
         assert found.offset == (dt.timedelta(seconds=verdict) if verdict is not None else None)
+
+
+SLICE = ct.WINDOW / ct.RecentReadings.SLICES
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+# A reading: (offset of the charger's clock, seconds of receipt after T).
+readings_ = st.lists(st.tuples(st.integers(-4 * 86400, 4 * 86400), st.floats(0, 3 * 3600, allow_nan=False)),
+                     min_size=1, max_size=300)
+
+
+def pairs(readings) -> list[tuple[dt.datetime, dt.datetime]]:
+    return [(T + dt.timedelta(seconds=r + o), T + dt.timedelta(seconds=r)) for o, r in readings]
+
+
+@given(readings_)
+def test_the_kept_figures_judge_as_all_the_readings_within_the_window(readings):
+    # All received within the window less a slice: nothing is let go, and the figures say the same.
+    latest = max(r for _, r in readings)
+    within = [(o, r) for o, r in readings if r >= latest - (ct.WINDOW - SLICE).total_seconds()]
+    recent = ct.RecentReadings()
+    for charger_at, received_at in pairs(within):
+        recent.add(charger_at, received_at)
+    assert recent.verdict() == ct.judge(pairs(within))
+
+
+@given(readings_)
+def test_the_verdict_is_that_of_the_readings_in_the_slices_the_window_still_touches(readings):
+    recent = ct.RecentReadings()
+    for charger_at, received_at in pairs(readings):
+        recent.add(charger_at, received_at)
+    newest = T + dt.timedelta(seconds=max(r for _, r in readings))
+    by_slice: dict[int, list] = {}
+    for charger_at, received_at in pairs(readings):
+        by_slice.setdefault((received_at - EPOCH) // SLICE, []).append((charger_at, received_at))
+    kept = [reading for in_slice in by_slice.values() if max(r for _, r in in_slice) >= newest - ct.WINDOW
+            for reading in in_slice]
+    assert recent.verdict() == ct.judge(kept)
+
+
+def test_a_clock_that_was_ahead_counts_only_for_the_window():
+    recent = ct.RecentReadings()
+    recent.add(T + 10 * MIN, T)  # ten minutes ahead, then set right
+    for minute in range(1, 40):
+        recent.add(T + minute * MIN, T + minute * MIN)
+        in_step = recent.verdict().offset is None
+        if minute * MIN <= ct.WINDOW:
+            assert not in_step, minute
+        elif minute * MIN > ct.WINDOW + SLICE:
+            assert in_step, minute
 
 
 @pytest.mark.parametrize("seconds, text", [

@@ -19,6 +19,7 @@ future. The appliance keeps its own receipt time beside every charger time, so:
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from dataclasses import dataclass
 
 UTC = dt.timezone.utc
@@ -69,13 +70,62 @@ def judge(readings: list[tuple[dt.datetime, dt.datetime]]) -> Verdict | None:
     it cannot be told yet (only a short burst of old times: perhaps a queue being replayed)."""
     if not readings:
         return None
-    newest = max(offset for offset in (c - r for c, r in readings))
-    if abs(newest) <= SKEW_LIMIT:
-        return Verdict(None)
-    if newest > SKEW_LIMIT:
-        return Verdict(newest)
     received = [r for _, r in readings]
-    return Verdict(newest) if max(received) - min(received) >= BEHIND_FOR else None
+    return _verdict(max(c - r for c, r in readings), max(received) - min(received))
+
+
+def _verdict(largest_offset: dt.timedelta, receipts_span: dt.timedelta) -> Verdict | None:
+    if abs(largest_offset) <= SKEW_LIMIT:
+        return Verdict(None)
+    if largest_offset > SKEW_LIMIT:
+        return Verdict(largest_offset)
+    return Verdict(largest_offset) if receipts_span >= BEHIND_FOR else None
+
+
+class RecentReadings:
+    """One charger's readings within WINDOW, kept as `judge` reads them: it needs only the largest
+    offset and the first and last receipt. So the window is cut in SLICES by receipt time, and a ring
+    holds, per slice, those three figures (integers, microseconds): about 1 KB a charger however often
+    it sends. (Keeping each reading took ~150 bytes a reading: 70 MB for 500 chargers sending every
+    2 s.) A slice goes once its last reading has left the window, so a reading may count for up to a
+    slice longer than WINDOW says."""
+
+    SLICES = 30
+    __slots__ = ("_slices", "_figures")
+
+    def __init__(self) -> None:
+        ring = self.SLICES + 1  # the whole window and the slice it is entering
+        self._slices = array("q", [-1]) * ring  # which slice each place of the ring holds, -1: none yet
+        self._figures = array("q", [0]) * (3 * ring)  # per place: largest offset, first and last receipt
+
+    def add(self, charger_at: dt.datetime, received_at: dt.datetime) -> None:
+        received = (received_at - _EPOCH) // _US
+        offset = (charger_at - received_at) // _US
+        key = received * self.SLICES // (WINDOW // _US)
+        place = key % len(self._slices)
+        figures, at = self._figures, 3 * place
+        if self._slices[place] == key:
+            figures[at] = max(figures[at], offset)
+            figures[at + 1] = min(figures[at + 1], received)
+            figures[at + 2] = max(figures[at + 2], received)
+        elif self._slices[place] < key:  # else a whole ring older than what the place holds: gone anyway
+            self._slices[place] = key
+            figures[at:at + 3] = array("q", (offset, received, received))
+
+    def verdict(self) -> Verdict | None:
+        """`judge` of the readings within the window."""
+        figures = self._figures
+        held = [3 * place for place, key in enumerate(self._slices) if key != -1]
+        if not held:
+            return None
+        cutoff = max(figures[at + 2] for at in held) - WINDOW // _US
+        held = [at for at in held if figures[at + 2] >= cutoff]
+        return _verdict(dt.timedelta(microseconds=max(figures[at] for at in held)),
+                        dt.timedelta(microseconds=max(figures[at + 2] for at in held) - min(figures[at + 1] for at in held)))
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_US = dt.timedelta(microseconds=1)
 
 
 def describe(span: dt.timedelta) -> str:

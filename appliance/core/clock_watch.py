@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import defaultdict, deque
+from collections import defaultdict
 
 from appliance.core import charger_time as ct
 from appliance.core import events as ev
@@ -30,7 +30,7 @@ class ClockWatch:
         self.db = db
         self.bus = bus
         self.skewed: dict[str, str] = {}  # charger id -> summary, for /healthz and the dashboard
-        self._readings: dict[int, deque] = defaultdict(deque)  # charger pk -> (charger time, receipt time)
+        self._readings: dict[int, ct.RecentReadings] = defaultdict(ct.RecentReadings)  # by charger pk
         self._verdicts: dict[int, ct.Verdict] = {}
         self._last_ids: dict[str, int] | None = None
 
@@ -41,7 +41,7 @@ class ClockWatch:
         readings, self._last_ids = await self.db.read(store.readings_since, self._last_ids)
         names = {}
         for r in readings:
-            self._readings[r.charger_pk].append((r.charger_at, r.received_at))
+            self._readings[r.charger_pk].add(r.charger_at, r.received_at)
             names[r.charger_pk] = r.identity
         changes = []
         for pk, identity in names.items():
@@ -57,11 +57,7 @@ class ClockWatch:
         return changes
 
     def _judge(self, pk: int) -> ct.Verdict | None:
-        kept = self._readings[pk]
-        newest = max(received for _, received in kept)
-        while kept and kept[0][1] < newest - ct.WINDOW:
-            kept.popleft()
-        return ct.judge(list(kept))
+        return self._readings[pk].verdict()
 
     async def _changed(self, pk: int, verdict: ct.Verdict) -> bool:
         before = self._verdicts.get(pk)
