@@ -9,7 +9,8 @@ heap is about 1.5 million tracked objects, so every 30-40 s a full collection st
 for about 1.3 s, and every charger's answer waited for it (PERFORMANCE.md, "Where the time goes").
 
 Here the oldest generation is collected when the heap has grown, by a quarter since the last full
-collection (and at least `min_growth_blocks`), which is what a full collection exists for: cycles
+collection (and at least `min_growth_blocks`; more while the growth is live data, see
+`GrowthRule.next_growth`), which is what a full collection exists for: cycles
 left behind by closed connections and failed calls grow the heap and are collected as before, while
 traffic through a fleet of steady size no longer stops the server. The younger generations are left
 to CPython's own thresholds. What the server built at start-up (modules, classes, routes, schema
@@ -35,9 +36,21 @@ LONG_PAUSE_S = 0.1  # a full collection this long is worth a line in the log
 class GrowthRule:
     growth: float = 0.25
     min_growth_blocks: int = 200_000  # ~10 MB of small objects: a small depot's heap is not collected for noise
+    max_growth: float = 1.0
 
-    def due(self, blocks_after_last: int, blocks_now: int) -> bool:
-        return blocks_now - blocks_after_last >= max(self.min_growth_blocks, self.growth * blocks_after_last)
+    def due(self, blocks_after_last: int, blocks_now: int, growth: float | None = None) -> bool:
+        growth = self.growth if growth is None else growth
+        return blocks_now - blocks_after_last >= max(self.min_growth_blocks, growth * blocks_after_last)
+
+    def next_growth(self, growth: float, grown_blocks: int, freed_blocks: int) -> float:
+        """The growth to wait for after a collection. One that found less than half the growth to be
+        garbage saw live data grow (thousands of chargers connecting after an outage): the next waits
+        for twice the growth, up to max_growth, sparing the server collections that would find
+        nothing, each longer than the last (a second at 10,000 chargers), the last of them as the
+        fleet settles. One that finds garbage brings it back to `growth`."""
+        if 2 * freed_blocks < grown_blocks:
+            return min(2 * growth, self.max_growth)
+        return self.growth
 
 
 class HeapGrowthCollector:
@@ -48,6 +61,7 @@ class HeapGrowthCollector:
         self.check_every_s = check_every_s
         self.full_collections = 0
         self.last_pause_s = 0.0
+        self.growth = rule.growth  # the growth the next collection waits for (see GrowthRule.next_growth)
         self._baseline = 0
         self._saved_threshold: tuple[int, int, int] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -72,13 +86,16 @@ class HeapGrowthCollector:
 
     def check(self) -> bool:
         """Collect the whole heap if it grew enough; True if it did."""
-        if not self.rule.due(self._baseline, sys.getallocatedblocks()):
+        before = sys.getallocatedblocks()
+        if not self.rule.due(self._baseline, before, self.growth):
             return False
         started = time.perf_counter()
         gc.collect()
         self.last_pause_s = time.perf_counter() - started
         self.full_collections += 1
-        self._baseline = sys.getallocatedblocks()
+        after = sys.getallocatedblocks()
+        self.growth = self.rule.next_growth(self.growth, before - self._baseline, before - after)
+        self._baseline = after
         log.log(logging.INFO if self.last_pause_s >= LONG_PAUSE_S else logging.DEBUG,
                 "full garbage collection: %.0f ms, %d small-object blocks live after it",
                 self.last_pause_s * 1000, self._baseline)

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from appliance.store import migrations
+from appliance.store import database, migrations
 from appliance.store.database import Database, Statement, is_constraint_error
 from appliance.store.models import Company
 from tests import backend
@@ -42,6 +42,32 @@ async def test_concurrent_writes_share_commits(db):
     await asyncio.gather(*(db.write(add_company, f"C{i}") for i in range(500)))
     assert len(committed_names(db)) == 500
     assert db.commits < 500  # group commit: whatever queued during a commit goes in the next one
+
+
+async def test_writes_arriving_in_a_stream_share_a_commit(db, monkeypatch):
+    # Chargers send on their own clocks, not waiting for one another: a small batch is held a moment
+    # for the writes about to come, and they pay one commit (one fsync) between them.
+    monkeypatch.setattr(database, "COMMIT_WAIT_S", 0.5)
+    await db.write(add_company, "FIRST")  # a commit has just ended: writes are coming in a stream
+    commits = db.commits
+
+    async def later(name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await db.write(add_company, name)
+
+    await asyncio.gather(later("A", 0), later("B", 0.05), later("C", 0.1))
+    assert db.commits == commits + 1
+    assert committed_names(db) == {"FIRST", "A", "B", "C"}
+
+
+async def test_a_caller_waiting_for_each_answer_is_not_held_for_others(db, monkeypatch):
+    # One caller writing again only once answered: a wait gathers nothing, so it is not tried again
+    # for a while (every write would otherwise be held COMMIT_WAIT_S).
+    monkeypatch.setattr(database, "COMMIT_WAIT_S", 0.5)
+    monkeypatch.setattr(database, "COMMIT_WAIT_BACKOFF_S", 60.0)
+    for i in range(20):
+        await db.write(add_company, f"S{i}")
+    assert db.commit_waits <= 1
 
 
 INSERT_COMPANY = "INSERT INTO company (name, created_at) VALUES {rows}"

@@ -26,6 +26,35 @@ def test_the_rule(after_last, now, due):
     assert GrowthRule(growth=0.25, min_growth_blocks=200_000).due(after_last, now) is due
 
 
+@pytest.mark.parametrize("growth, grown, freed, expected", [
+    (0.25, 300_000, 300_000, 0.25),  # all garbage: collect at a quarter again
+    (0.25, 300_000, 150_000, 0.25),  # half garbage
+    (0.25, 300_000, 149_999, 0.5),  # mostly live (chargers connecting): wait for twice the growth
+    (0.5, 300_000, 0, 1.0),
+    (1.0, 300_000, 0, 1.0),  # no further than max_growth
+    (1.0, 300_000, 290_000, 0.25),  # garbage again: back to a quarter
+])
+def test_the_growth_waited_for_follows_what_collections_find(growth, grown, freed, expected):
+    assert GrowthRule(growth=0.25, max_growth=1.0).next_growth(growth, grown, freed) == expected
+
+
+async def test_live_growth_spaces_collections_out(cpython_policy):
+    collector = HeapGrowthCollector(GrowthRule(growth=0.05, min_growth_blocks=10_000), check_every_s=0.01)
+    collector.install()
+    kept = []
+    try:
+        for _ in range(3):  # chargers connecting: the heap grows with what stays
+            before = collector.full_collections
+            for _ in range(5_000):
+                if collector.full_collections > before:
+                    break
+                kept.append([Waiter() for _ in range(2_000)])
+                await asyncio.sleep(0.01)
+        assert collector.growth == 0.05 * 2 ** 3
+    finally:
+        collector.uninstall()
+
+
 @contextmanager
 def full_collections():
     seen = []

@@ -78,6 +78,14 @@ log = logging.getLogger(__name__)
 
 # Bounded so that a burst cannot grow one transaction (and the latency of everyone in it) without limit.
 MAX_JOBS_PER_COMMIT = 2000
+# A commit costs ~300 us of CPU (half of it the fsync's, in the kernel) however few jobs it holds.
+# Chargers send on their own clocks: at 1,000 messages a second a commit that starts at once holds
+# one or two. In such a stream a small batch waits up to COMMIT_WAIT_S for COMMIT_GATHER_JOBS jobs:
+# ~100 us less CPU a write, ~1.5 ms more latency (bench/commit_wait.py). A wait that gathers nothing
+# (callers awaiting each answer before writing again) is not tried for COMMIT_WAIT_BACKOFF_S.
+COMMIT_WAIT_S = 0.002
+COMMIT_GATHER_JOBS = 16
+COMMIT_WAIT_BACKOFF_S = 0.1
 # The -wal is copied into the database after this many pages (SQLite's default, ~4 MB) and truncated
 # to this size afterwards (SQLite's default is to keep whatever size it reached). A Database's own
 # writer leaves the copying to its checkpointer thread (checkpointer.py).
@@ -196,6 +204,9 @@ class Database:
         self._closed = False
         self._used = threading.local()  # when this thread last used its connection (PostgreSQL)
         self.commits = 0
+        self._last_commit_end = float("-inf")
+        self._no_wait_until = 0.0
+        self.commit_waits = 0  # small batches held for more (see _worth_waiting)
         self.jobs_committed = 0
         self.checkpointer = None if self.postgres else Checkpointer(self.path)
         self._writer.start()
@@ -325,11 +336,43 @@ class Database:
                     return
                 batch = [item]
                 stop = self._drain_into(batch)
+                if not stop and self._worth_waiting(batch):
+                    stop = self._gather(batch)
                 self._commit_batch(batch)
+                self._last_commit_end = time.monotonic()
                 if stop:
                     return
         finally:
             self.peewee.close()
+
+    def _worth_waiting(self, batch: list) -> bool:
+        """Whether to hold a small batch for COMMIT_WAIT_S: only in a stream of writes (the last commit
+        ended moments ago) and not just after a wait that gathered nothing (callers who wait for their
+        own answer before writing again: a closed loop gains nothing from waiting)."""
+        now = time.monotonic()
+        return (COMMIT_WAIT_S > 0 and len(batch) < COMMIT_GATHER_JOBS and now >= self._no_wait_until
+                and now - self._last_commit_end < COMMIT_WAIT_S)
+
+    def _gather(self, batch: list) -> bool:
+        self.commit_waits += 1
+        deadline = time.monotonic() + COMMIT_WAIT_S
+        had = len(batch)
+        try:
+            while len(batch) < COMMIT_GATHER_JOBS:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    item = self._queue.get(timeout=left)
+                except queue.Empty:
+                    return False
+                if item is None:
+                    return True
+                batch.append(item)
+            return False
+        finally:
+            if len(batch) == had:
+                self._no_wait_until = time.monotonic() + COMMIT_WAIT_BACKOFF_S
 
     def _drain_into(self, batch: list) -> bool:
         while len(batch) < MAX_JOBS_PER_COMMIT:
