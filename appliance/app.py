@@ -149,7 +149,7 @@ def _core_ctx(settings: Settings):
         await core.recovery.close()
         if DLM in app:
             await app[DLM].close()
-        await core.chargers.flush_contacts()
+        await core.chargers.flush_contacts(everything=True)
         await core.close()
 
     return ctx

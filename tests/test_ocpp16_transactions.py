@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 from ocpp.v16 import call
 
+from appliance.core import chargers as chargers_module
 from tests.conftest import add_fleet, make_settings, wait_for
 from tests.virtual_charger import connect16
 
@@ -205,9 +207,23 @@ async def test_connection_state_goes_temporarily_then_long_term_unavailable(star
     await wait_for(lambda: _stored_state(app, "unavailable"))
 
 
-async def test_an_idle_charger_is_not_flagged_within_its_heartbeat_interval(start_appliance, tmp_path):
-    import asyncio
+async def test_contact_times_are_stored_once_a_minute_and_state_changes_at_once(appliance, monkeypatch):
+    chargers = appliance.core.chargers
+    await chargers.add("CP1", "ocpp1.6-json")
+    async with connect16(appliance.url, "CP1") as cp:
+        await chargers.flush_contacts()
+        first = await chargers.get("CP1")
+        assert first.connection_state == "online" and first.last_contact_at is not None
+        await asyncio.sleep(0.01)
+        await cp.call(call.Heartbeat())
+        await chargers.flush_contacts()  # heard from again within the minute: the server's memory has it
+        assert (await chargers.get("CP1")).last_contact_at == first.last_contact_at
+        monkeypatch.setattr(chargers_module, "CONTACT_STORED_EVERY_S", 0.0)
+        await chargers.flush_contacts()
+        assert (await chargers.get("CP1")).last_contact_at > first.last_contact_at
 
+
+async def test_an_idle_charger_is_not_flagged_within_its_heartbeat_interval(start_appliance, tmp_path):
     app = await start_appliance(make_settings(tmp_path / "d", temporarily_unavailable_after_s=0.2,
                                               unavailable_after_s=0.4, heartbeat_interval_s=2))
     await app.core.chargers.add("CP1", "ocpp1.6-json")
