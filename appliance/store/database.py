@@ -355,29 +355,24 @@ class Database:
 
     def _gather(self, batch: list) -> bool:
         self.commit_waits += 1
-        deadline = time.monotonic() + COMMIT_WAIT_S
         had = len(batch)
-        try:
-            while len(batch) < COMMIT_GATHER_JOBS:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    return False
-                if item is None:
-                    return True
-                batch.append(item)
-            return False
-        finally:
-            if len(batch) == had:
-                self._no_wait_until = time.monotonic() + COMMIT_WAIT_BACKOFF_S
+        stop = self._drain_into(batch, COMMIT_GATHER_JOBS, time.monotonic() + COMMIT_WAIT_S)
+        if len(batch) == had:
+            self._no_wait_until = time.monotonic() + COMMIT_WAIT_BACKOFF_S
+        return stop
 
-    def _drain_into(self, batch: list) -> bool:
-        while len(batch) < MAX_JOBS_PER_COMMIT:
+    def _drain_into(self, batch: list, limit: int = MAX_JOBS_PER_COMMIT, deadline: float | None = None) -> bool:
+        """Add queued items to `batch` up to `limit`: those queued now, or, given a deadline, also those
+        queued until then. True when the writer is told to stop."""
+        while len(batch) < limit:
             try:
-                item = self._queue.get_nowait()
+                if deadline is None:
+                    item = self._queue.get_nowait()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    item = self._queue.get(timeout=left)
             except queue.Empty:
                 return False
             if item is None:
