@@ -62,11 +62,14 @@ class Notifier:
     async def on_alarm_changed(self, event: ev.AlarmChanged) -> None:
         if event.change not in NOTIFIED_CHANGES:
             return
+        # The change's time, before any wait: forty alarms raised at once are forty reads of the
+        # settings queued for two reader threads, and the last ones' times must not fall outside the
+        # batch window that the first one opened.
+        now = ev.utcnow()
         config = await self.config()
         recipients = [r.target for r in config.recipients if r.wants(event.kind, event.severity)]
         if not recipients:
             return
-        now = ev.utcnow()
         note = AlarmNote(event.alarm_id, event.kind, event.severity, event.identity, event.title, event.detail,
                          event.change, now)
         await self.db.write(store.collect, recipients, note.as_json(), now,
