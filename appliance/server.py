@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     notifier = systemd_notify.Notifier()
-    if notifier.enabled:  # the watchdog kills a stuck server with SIGABRT: leave its stacks in the journal
-        faulthandler.enable()
+    if notifier.enabled:  # the watchdog kills a stuck server with SIGABRT: leave its stack in the journal
+        # The event loop's thread only (the kernel hands a process's signal to its main thread first):
+        # reading the stacks of threads still running (a reader's query) crashed the dump now and then,
+        # leaving a segfault and no stack at all in the journal.
+        faulthandler.enable(all_threads=False)
     # Until READY=1 systemd counts against TimeoutStartSec; an upgrade's backup and migration happen here.
     notifier.status("starting: opening the database")
     # Signals are caught from the start: a SIGTERM while the server starts up then stops it cleanly

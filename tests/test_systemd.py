@@ -411,8 +411,9 @@ async def test_a_server_killed_by_the_watchdog_leaves_its_stacks_in_the_log(serv
     proc, notify, _, log_path = served
     await notify.until("READY")
     proc.send_signal(signal.SIGABRT)  # what systemd sends when the pings stop (WatchdogSignal)
-    assert await asyncio.to_thread(proc.wait, 30) == -signal.SIGABRT
+    returned = await asyncio.to_thread(proc.wait, 30)
     log = log_path.read_text()
+    assert returned == -signal.SIGABRT, log
     assert "Fatal Python error: Aborted" in log and 'File "' in log, log
 
 
