@@ -40,6 +40,7 @@ from fleet_load import Server, pin_to
 from loadgen import Clock, percentile
 
 STUCK = "Stuck"
+FLAT_PCT = 5.0  # what the second half may move, as a share of its level, and still be flat
 
 
 def log(msg):
@@ -238,18 +239,30 @@ def check_database(db_path, books, args, ended_at):
 
 
 def memory_trend(samples):
-    """Mean RSS of the first and last quarter of the run, and the least-squares slope."""
+    """Mean RSS per quarter of the run, the least-squares slopes, and whether it is flat.
+
+    The first half is the warm-up: the fleet connects, SQLite's page caches and the registry fill, and the
+    collector's thresholds settle (the first full collection comes after minutes). A leak is what still
+    grows after that, so the verdict reads the second half only: its slope over the whole run's length, and
+    its last quarter against its first, each within FLAT_PCT of its level."""
     values = [s["rss_mb"] for s in samples]
     n = len(values)
     if n < 8:
         return None
     q = n // 4
-    first, last = sum(values[:q]) / q, sum(values[-q:]) / q
-    return {"first_quarter_mb": round(first, 1), "last_quarter_mb": round(last, 1),
-            "growth_pct": round(100 * (last - first) / first, 1), "slope_mb_per_h": round(_slope(samples) * 3600, 1),
-            # Caches fill during the first minutes (SQLite's page caches, the registry): the second half's
-            # slope is the one that would show a leak.
-            "second_half_slope_mb_per_h": round(_slope(samples[n // 2:]) * 3600, 1), "peak_mb": max(values)}
+    quarters = [sum(part) / len(part) for part in (values[:q], values[q:2 * q], values[2 * q:3 * q], values[3 * q:])]
+    second_half = samples[n // 2:]
+    level = sum(values[n // 2:]) / len(second_half)
+    slope_h = _slope(second_half) * 3600
+    span_h = (samples[-1]["t"] - samples[0]["t"]) / 3600
+    drift_pct = 100 * slope_h * span_h / level
+    late_pct = 100 * (quarters[3] - quarters[2]) / quarters[2]
+    return {"quarters_mb": [round(v, 1) for v in quarters],
+            "growth_pct": round(100 * (quarters[3] - quarters[0]) / quarters[0], 1),
+            "slope_mb_per_h": round(_slope(samples) * 3600, 1),
+            "second_half_slope_mb_per_h": round(slope_h, 1), "second_half_drift_pct": round(drift_pct, 1),
+            "last_vs_third_quarter_pct": round(late_pct, 1), "peak_mb": max(values),
+            "flat": abs(drift_pct) <= FLAT_PCT and abs(late_pct) <= FLAT_PCT}
 
 
 def _slope(samples):
@@ -309,11 +322,12 @@ def main(argv=None):
         print(f"{s['t']:>6} {s['rss_mb']:>7.1f} {s['msgs'] / args.sample_s:>6.0f} {s['p50_ms']:>7.1f} "
               f"{s['p99_ms']:>7.1f}")
     if trend:
-        flat = abs(trend["growth_pct"]) <= 10
-        print(f"memory: first quarter {trend['first_quarter_mb']} MB, last quarter {trend['last_quarter_mb']} MB "
-              f"({trend['growth_pct']:+.1f}%), slope {trend['slope_mb_per_h']:+.1f} MB/h (second half "
-              f"{trend['second_half_slope_mb_per_h']:+.1f} MB/h), peak {trend['peak_mb']} MB: "
-              f"{'flat' if flat else 'GROWING'}")
+        print(f"memory by quarter: {' / '.join(f'{v} MB' for v in trend['quarters_mb'])} "
+              f"(first to last {trend['growth_pct']:+.1f}%, warm-up included); slope {trend['slope_mb_per_h']:+.1f} "
+              f"MB/h, second half {trend['second_half_slope_mb_per_h']:+.1f} MB/h "
+              f"({trend['second_half_drift_pct']:+.1f}% over the run), last quarter against the third "
+              f"{trend['last_vs_third_quarter_pct']:+.1f}%; peak {trend['peak_mb']} MB: "
+              f"{'flat' if trend['flat'] else 'GROWING'} (second half within {FLAT_PCT:g}%)")
     print(f"sessions completed: {soaker.books.cycles}; connection errors seen by chargers: "
           f"{dict(soaker.books.errors) or 'none'}")
     print(f"database: {check['transactions']} transactions; " + ", ".join(f"{n} {k}" for k, n in
