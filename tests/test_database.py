@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from appliance.store import database, migrations
+from appliance.store.checkpointer import Checkpointer
 from appliance.store.database import Database, Statement, is_constraint_error
 from appliance.store.models import Company
 from tests import backend
@@ -151,6 +152,42 @@ async def test_a_newer_schema_is_refused(tmp_path):
 async def test_sqlite_runs_in_wal_mode(db):
     with sqlite3.connect(db.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@backend.sqlite_only("the -wal and its checkpoints")
+async def test_the_wal_starts_over_under_a_steady_load(db):
+    """The -wal starts over only after a checkpoint has copied every frame in it; a passive copy alone
+    never does while writes go on (the writer appends during the copy), and the file grew for as long
+    as the load lasted. Four seconds of writes with always one queued must leave a -wal far smaller
+    than what was written, and the -wal must have started over."""
+    import os
+    import time
+
+    row = "x" * 1000
+    written = 0
+    until = time.monotonic() + 4.0
+
+    def insert_rows() -> None:
+        db.peewee.execute_sql("INSERT INTO comm_log (charger_identity, direction, logged_at, message) "
+                              "VALUES ('CP', 'in', '2026-11-22 10:00:00', ?), ('CP', 'out', '2026-11-22 10:00:00', ?)",
+                              (row, row))
+
+    async def keep_writing() -> None:
+        nonlocal written
+        while time.monotonic() < until:
+            await db.write(insert_rows)
+            written += 2 * len(row)
+
+    db.checkpointer.stop()
+    db.checkpointer = Checkpointer(db.path, every_s=0.25)  # several rounds within the load
+    db.checkpointer.start()
+    await asyncio.gather(*(keep_writing() for _ in range(10)))
+    wal = os.path.getsize(f"{db.path}-wal")
+    assert written > 10_000_000  # enough to tell
+    # Without the catch-up the -wal holds every frame written (more bytes than the rows: pages); with
+    # it, a round's frames, cut back to journal_size_limit (64 MiB) as it starts over.
+    assert wal < written / 2, f"the -wal is {wal / 1e6:.1f} MB after {written / 1e6:.1f} MB written"
+    assert db.checkpointer.restarts >= 1
 
 
 @backend.sqlite_only("the -wal and its checkpoints")

@@ -46,21 +46,27 @@ class Addressing:
         return None
 
 
+_NAMESPACES = {f"{{{ns}}}": ns for ns in (WSA, WSA_2004)}
+
+
 def read_addressing(headers: Iterable[etree._Element] | None) -> Addressing:
     found: dict[str, str] = {}
     namespace = WSA
     for header in headers or ():
-        if not isinstance(header.tag, str):
+        tag = header.tag
+        if not isinstance(tag, str):
             continue  # a comment or processing instruction among the headers
-        qname = etree.QName(header)
-        if qname.namespace not in (WSA, WSA_2004):
+        end = tag.find("}") + 1  # read from lxml's {namespace}name spelling: etree.QName costs more than the rest
+        ns = _NAMESPACES.get(tag[:end])
+        if ns is None:
             continue
-        namespace = qname.namespace
-        if qname.localname in ("From", "ReplyTo"):
-            address = header.find(f"{{{qname.namespace}}}Address")
-            found[qname.localname] = (address.text or "").strip() if address is not None else ""
+        namespace = ns
+        localname = tag[end:]
+        if localname in ("From", "ReplyTo"):
+            address = header.find(f"{{{ns}}}Address")
+            found[localname] = (address.text or "").strip() if address is not None else ""
         else:
-            found[qname.localname] = (header.text or "").strip()
+            found[localname] = (header.text or "").strip()
     return Addressing(namespace, found.get("MessageID", ""), found.get("Action", ""), found.get("To", ""),
                       found.get("From", ""), found.get("ReplyTo", ""))
 

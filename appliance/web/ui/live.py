@@ -87,6 +87,8 @@ class LiveHub:
         bus.subscribe(ev.Event, self._on_event)
 
     def _on_event(self, event: ev.Event) -> None:
+        if type(event) is ev.SessionUpdated and not self._listeners:
+            return  # one per meter value; its line has no text and only refreshes open pages
         line = describe(event)
         if line is None:
             return
