@@ -191,6 +191,28 @@ async def test_the_wal_starts_over_under_a_steady_load(db):
 
 
 @backend.sqlite_only("the -wal and its checkpoints")
+@pytest.mark.parametrize("ours", [True, False])
+async def test_a_write_waiting_for_the_checkpointer_is_not_a_locked_database(db, ours):
+    """The checkpointer's RESTART holds the write lock for its last frames; on a slow disk that can
+    outlast the writer's lock poll (LOCK_POLL_MS). That wait is not another process locking the
+    database out, and must not say so (an alarm, /healthz degraded); a lock held elsewhere must."""
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    if ours:
+        db.checkpointer.lock_turns += 1  # as _restart does around the RESTART
+    holder.execute("BEGIN IMMEDIATE")
+    write = asyncio.ensure_future(db.write(add_company, "K"))
+    await asyncio.sleep(3 * database.LOCK_POLL_MS / 1000)
+    state = db.storage.current.state
+    holder.execute("ROLLBACK")
+    if ours:
+        db.checkpointer.lock_turns += 1
+    await write
+    holder.close()
+    assert state == ("ok" if ours else "locked")
+    assert committed_names(db) == {"K"}
+
+
+@backend.sqlite_only("the -wal and its checkpoints")
 async def test_the_checkpointer_copies_committed_writes_into_the_database_file(db, tmp_path):
     """The writer's commits do not copy the -wal into the database file (that would hold up their
     answers); the checkpointer thread does, within about a second."""

@@ -45,6 +45,10 @@ class Checkpointer:
         self.every_s = every_s
         self.checkpoints = 0  # that copied something
         self.restarts = 0  # checkpoints that left the -wal to start over at the next commit
+        # Counts the RESTARTs begun and ended: a writer kept waiting for the write lock while this moved
+        # (or while it is odd: one is running) waited for this thread, not for another process (a
+        # RESTART on a slow disk can outlast the writer's lock poll).
+        self.lock_turns = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
         self._complained_at = -COMPLAIN_EVERY_S
@@ -97,9 +101,18 @@ class Checkpointer:
     def _restart(self, conn: sqlite3.Connection) -> None:
         """Copy the last frames under the write lock, so that the writer's next commit starts the -wal
         over; skipped (busy) when the writer or a reader does not let go within RESTART_WAIT_MS."""
-        busy, _frames, _copied = _copy(conn, "RESTART")
+        self.lock_turns += 1
+        try:
+            busy, _frames, _copied = _copy(conn, "RESTART")
+        finally:
+            self.lock_turns += 1
         if not busy:
             self.restarts += 1
+
+
+    def held_the_lock_since(self, turns: int) -> bool:
+        """Whether this thread may have held the write lock since `lock_turns` was `turns`."""
+        return self.lock_turns != turns or turns % 2 == 1
 
 
 def _copy(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:

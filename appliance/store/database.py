@@ -419,15 +419,18 @@ class Database:
         deadline = oldest_queued_at + self.lock_wait_s
         while True:
             txn = self.peewee.atomic("IMMEDIATE")
+            turns = self.checkpointer.lock_turns if self.checkpointer is not None else 0
             try:
                 txn.__enter__()
                 break
             except Exception as e:
                 if not is_busy(e):
                     raise
-                self.storage.become(LOCKED, f"the database is locked by another process (an `appliance` "
-                                    f"command?): writes wait up to {self.lock_wait_s:g} s, then chargers get an "
-                                    "error and send again", _now())
+                # our own checkpointer copying its last frames is not another process
+                if self.checkpointer is None or not self.checkpointer.held_the_lock_since(turns):
+                    self.storage.become(LOCKED, f"the database is locked by another process (an `appliance` "
+                                        f"command?): writes wait up to {self.lock_wait_s:g} s, then chargers get "
+                                        "an error and send again", _now())
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(self.lock_wait_s) from e
         if self.storage.current.state == LOCKED:
