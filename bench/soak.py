@@ -40,11 +40,19 @@ from fleet_load import Server, pin_to
 from loadgen import Clock, percentile
 
 STUCK = "Stuck"
+WAL_BOUND_MB = 128.0  # journal_size_limit (64 MiB) and a checkpoint round's writes, with room to spare
 FLAT_PCT = 5.0  # what the second half may move, as a share of its level, and still be flat
 
 
 def log(msg):
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def file_mb(path):
+    try:
+        return os.path.getsize(path) / 1e6
+    except FileNotFoundError:
+        return 0.0
 
 
 def rss_mb(pid):
@@ -148,14 +156,17 @@ class Soaker:
             rss = rss_mb(self.server.proc.pid)
             lat = [s for t, s in self.books.latencies if t >= time.monotonic() - self.args.sample_s]
             lat.sort()
+            db = self.server.db_path
             self.books.samples.append({
                 "t": round(time.monotonic() - t0), "rss_mb": round(rss, 1),
+                "db_mb": round(file_mb(db), 1), "wal_mb": round(file_mb(db + "-wal"), 1),
                 "msgs": len(lat), "p50_ms": round(1000 * (percentile(lat, 0.5) or 0), 1),
                 "p99_ms": round(1000 * (percentile(lat, 0.99) or 0), 1)})
             self.books.latencies = [(t, s) for t, s in self.books.latencies if t >= time.monotonic() - 60]
             if len(self.books.samples) % max(1, int(60 / self.args.sample_s)) == 0:
                 s = self.books.samples[-1]
-                log(f"t={s['t']}s RSS {s['rss_mb']} MB, {s['msgs'] / self.args.sample_s:.0f} msg/s, "
+                log(f"t={s['t']}s RSS {s['rss_mb']} MB, database {s['db_mb']} MB + -wal {s['wal_mb']} MB, "
+                    f"{s['msgs'] / self.args.sample_s:.0f} msg/s, "
                     f"p99 {s['p99_ms']} ms, {self.books.cycles} sessions done, errors {dict(self.books.errors)}")
             await asyncio.sleep(self.args.sample_s)
 
@@ -316,11 +327,18 @@ def main(argv=None):
     print(f"Soak: {sum(parse_mix(args.mix).values())} chargers ({args.mix}), {args.duration:g} s, a reading every "
           f"~{args.interval:g} s per charger in a transaction, {args.drop_fraction:.0%} of sessions dropped "
           f"mid-transaction, stuck rule at {args.stuck_after:g} s")
-    print(f"{'t s':>6} {'RSS MB':>7} {'msg/s':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'t s':>6} {'RSS MB':>7} {'DB MB':>7} {'WAL MB':>7} {'msg/s':>6} {'p50 ms':>7} {'p99 ms':>7}")
     step = max(1, len(samples) // 20)
     for s in samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else []):
-        print(f"{s['t']:>6} {s['rss_mb']:>7.1f} {s['msgs'] / args.sample_s:>6.0f} {s['p50_ms']:>7.1f} "
-              f"{s['p99_ms']:>7.1f}")
+        print(f"{s['t']:>6} {s['rss_mb']:>7.1f} {s['db_mb']:>7.1f} {s['wal_mb']:>7.1f} "
+              f"{s['msgs'] / args.sample_s:>6.0f} {s['p50_ms']:>7.1f} {s['p99_ms']:>7.1f}")
+    if samples:
+        # The -wal file keeps its largest size until it starts over past journal_size_limit (64 MiB):
+        # bounded means a checkpoint's worth of writes, not the run's.
+        wal_peak = max(s["wal_mb"] for s in samples)
+        print(f"disk: the -wal at most {wal_peak:.1f} MB, {samples[-1]['wal_mb']:.1f} MB at the end; the database "
+              f"{samples[0]['db_mb']:.1f} -> {samples[-1]['db_mb']:.1f} MB: "
+              f"{'bounded' if wal_peak <= WAL_BOUND_MB else 'the -wal GREW'} (at most {WAL_BOUND_MB:g} MB)")
     if trend:
         print(f"memory by quarter: {' / '.join(f'{v} MB' for v in trend['quarters_mb'])} "
               f"(first to last {trend['growth_pct']:+.1f}%, warm-up included); slope {trend['slope_mb_per_h']:+.1f} "
