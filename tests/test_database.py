@@ -213,6 +213,36 @@ async def test_a_write_waiting_for_the_checkpointer_is_not_a_locked_database(db,
 
 
 @backend.sqlite_only("the -wal and its checkpoints")
+async def test_a_reader_holding_the_wal_back_is_said_once_and_its_end_too(db, monkeypatch, caplog):
+    """A reader in a long transaction (a sqlite3 shell left open) keeps the -wal from being copied, so
+    from starting over; under writes it grows until the reader is done. That is said once in the log,
+    not every second, and said again when the -wal is copied whole."""
+    import logging
+
+    from appliance.store import checkpointer as ck
+
+    monkeypatch.setattr(ck, "HELD_BACK_AFTER_S", 0.5)
+    monkeypatch.setattr(ck, "HELD_BACK_FRAMES", 20)
+    caplog.set_level(logging.INFO, "appliance.store.checkpointer")
+    db.checkpointer.stop()
+    db.checkpointer = Checkpointer(db.path, every_s=0.1)
+    db.checkpointer.start()
+    shell = sqlite3.connect(db.path, isolation_level=None)
+    shell.execute("BEGIN")
+    shell.execute("SELECT count(*) FROM company").fetchone()  # the snapshot it keeps
+    for i in range(40):
+        await asyncio.gather(*(db.write(add_company, f"K{i}-{k}") for k in range(20)))
+        await asyncio.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("could not be copied" in line for line in lines) == 1, lines
+    shell.execute("COMMIT")
+    shell.close()
+    await db.write(add_company, "after")
+    await wait_for(lambda: any("copied into the database again" in r.getMessage() for r in caplog.records), timeout=5)
+    assert not db.checkpointer.held_back
+
+
+@backend.sqlite_only("the -wal and its checkpoints")
 async def test_the_checkpointer_copies_committed_writes_into_the_database_file(db, tmp_path):
     """The writer's commits do not copy the -wal into the database file (that would hold up their
     answers); the checkpointer thread does, within about a second."""

@@ -37,6 +37,11 @@ RESTART_WAIT_MS = 10
 # CAUGHT_UP_FRAMES (~1 MB, a millisecond or two to copy under the write lock).
 CATCH_UP_ROUNDS = 4
 CAUGHT_UP_FRAMES = 256
+# A -wal of more than HELD_BACK_FRAMES (64 MiB of 4 KiB pages) that could not be copied whole for
+# HELD_BACK_AFTER_S is said once, and again when it is: a reader keeps an old snapshot (a sqlite3
+# shell left in a transaction, a long backup), and the file grows until that reader is done.
+HELD_BACK_AFTER_S = 300.0
+HELD_BACK_FRAMES = 16384
 
 
 class Checkpointer:
@@ -52,6 +57,8 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
         self._complained_at = -COMPLAIN_EVERY_S
+        self.held_back = False  # said: a reader has kept the -wal from being copied for long
+        self._held_since = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -74,10 +81,9 @@ class Checkpointer:
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
             _busy, frames, copied = _copy(conn, "PASSIVE")
-            if copied == frames:
-                frames, copied = self._catch_up(conn, frames)
-                if copied == frames:
-                    self._restart(conn)
+            self._watch(frames, copied)
+            if copied == frames and self._caught_up(conn, frames):
+                self._restart(conn)
         except sqlite3.Error as e:
             if time.monotonic() - self._complained_at >= COMPLAIN_EVERY_S:
                 self._complained_at = time.monotonic()
@@ -86,17 +92,33 @@ class Checkpointer:
         if copied > 0:
             self.checkpoints += 1
 
+    def _watch(self, frames: int, copied: int) -> None:
+        """Say when a reader has kept the -wal from being copied (so from starting over) for long."""
+        now = time.monotonic()
+        if copied == frames or frames <= HELD_BACK_FRAMES:
+            self._held_since = now
+            if self.held_back:
+                self.held_back = False
+                log.info("the -wal of %s is copied into the database again and starts over", self.path)
+        elif not self.held_back and now - self._held_since >= HELD_BACK_AFTER_S:
+            self.held_back = True
+            log.warning("the -wal of %s could not be copied into the database for %d minutes and holds %d frames: a "
+                        "reader keeps an old snapshot (a sqlite3 shell left in a transaction, a long backup?); the "
+                        "file grows until it is done", self.path, (now - self._held_since) // 60, frames)
+
     @staticmethod
-    def _catch_up(conn: sqlite3.Connection, frames: int) -> tuple[int, int]:
+    def _caught_up(conn: sqlite3.Connection, frames: int) -> bool:
         """Copy passively what was appended during the last copy, while that is more than a moment's
-        writes (each copy is shorter than the one before); (frames in the -wal, frames copied)."""
-        copied = frames
+        writes (each copy is shorter than the one before). True when all of it was copied and what
+        came during the last copy is a moment's writes: few enough to copy under the write lock."""
         for _ in range(CATCH_UP_ROUNDS):
             before = frames
             _busy, frames, copied = _copy(conn, "PASSIVE")
-            if copied < frames or frames - before <= CAUGHT_UP_FRAMES:
-                break  # a reader needs the rest; or what is left is a moment's writes
-        return frames, copied
+            if copied < frames:
+                return False  # a reader needs the rest
+            if frames - before <= CAUGHT_UP_FRAMES:
+                return True
+        return False  # the writer outpaces the copy: the next round tries again
 
     def _restart(self, conn: sqlite3.Connection) -> None:
         """Copy the last frames under the write lock, so that the writer's next commit starts the -wal
@@ -108,7 +130,6 @@ class Checkpointer:
             self.lock_turns += 1
         if not busy:
             self.restarts += 1
-
 
     def held_the_lock_since(self, turns: int) -> bool:
         """Whether this thread may have held the write lock since `lock_turns` was `turns`."""
