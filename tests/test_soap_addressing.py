@@ -17,16 +17,16 @@ def headers(xml: str) -> list:
 
 @pytest.mark.parametrize("xml, expected", [
     ("", Addressing()),
-    ("<a:MessageID> urn:uuid:1 </a:MessageID><a:Action>/MeterValues</a:Action><a:To>http://cs/ocpp</a:To>"
-     "<a:From><a:Address>http://10.0.0.5:8080/</a:Address></a:From>"
-     "<a:ReplyTo><a:Address>http://10.0.0.6/</a:Address></a:ReplyTo>",
+    (("<a:MessageID> urn:uuid:1 </a:MessageID><a:Action>/MeterValues</a:Action><a:To>http://cs/ocpp</a:To>"
+      "<a:From><a:Address>http://10.0.0.5:8080/</a:Address></a:From>"
+      "<a:ReplyTo><a:Address>http://10.0.0.6/</a:Address></a:ReplyTo>"),
      Addressing(WSA, "urn:uuid:1", "/MeterValues", "http://cs/ocpp", "http://10.0.0.5:8080/", "http://10.0.0.6/")),
     # the 2004/08 submission, answered in it
     ("<s:MessageID>m1</s:MessageID><s:From><s:Address>http://cp/</s:Address></s:From>",
      Addressing(WSA_2004, "m1", from_address="http://cp/")),
     # other namespaces, comments and an Address in the wrong namespace are not WS-Addressing
-    ("<o:chargeBoxIdentity>CP1</o:chargeBoxIdentity><!-- note --><o:MessageID>no</o:MessageID>"
-     "<a:From><o:Address>http://cp/</o:Address></a:From><a:MessageID>m2</a:MessageID>",
+    (("<o:chargeBoxIdentity>CP1</o:chargeBoxIdentity><!-- note --><o:MessageID>no</o:MessageID>"
+      "<a:From><o:Address>http://cp/</o:Address></a:From><a:MessageID>m2</a:MessageID>"),
      Addressing(WSA, "m2")),
     ("<a:ReplyTo/>", Addressing()),
 ])
