@@ -15,6 +15,16 @@ left behind by closed connections and failed calls grow the heap and are collect
 traffic through a fleet of steady size no longer stops the server. The younger generations are left
 to CPython's own thresholds. What the server built at start-up (modules, classes, routes, schema
 validators) is frozen: it lives as long as the process, so no collection needs to walk it.
+
+The younger generations are swept on a clock too (`young_every_s`). CPython collects the youngest
+when allocations minus deallocations pass 700, and a fleet at work keeps that difference near zero
+while the youngest generation grows without bound: each message frees the waiter its connection
+held since the last one (old by now) and allocates the next (young), one for one. With 10,000
+chargers at 1,000 messages a second the young generations held 50,000-200,000 objects by the time a
+collection came, and that collection stopped the event loop for 20-110 ms (the held fleet's tail,
+PERFORMANCE.md item 9). Swept ten times a second, the youngest holds a tenth of a second's survivors
+and each sweep takes a fraction of a millisecond; every tenth sweep takes the middle generation too.
+CPython's own thresholds stay as they were, for bursts between sweeps.
 """
 
 from __future__ import annotations
@@ -72,16 +82,21 @@ class HeapGrowthCollector:
     """Installed by the server once it is up; `uninstall` gives the process CPython's policy back."""
 
     def __init__(self, rule: GrowthRule = GrowthRule(), check_every_s: float = 2.0,
-                 trim: Callable[[], None] | None = _c_allocator_trim()) -> None:
+                 trim: Callable[[], None] | None = _c_allocator_trim(), young_every_s: float | None = 0.1,
+                 middle_every: int = 10) -> None:
         self.rule = rule
         self.trim = trim
         self.check_every_s = check_every_s
+        self.young_every_s = young_every_s  # None: CPython's own counts alone decide
+        self.middle_every = middle_every
+        self.young_sweeps = 0
         self.full_collections = 0
         self.last_pause_s = 0.0
         self.growth = rule.growth  # the growth the next collection waits for (see GrowthRule.next_growth)
         self._baseline = 0
         self._saved_threshold: tuple[int, int, int] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._young_timer: asyncio.TimerHandle | None = None
 
     def install(self) -> None:
         self._saved_threshold = gc.get_threshold()
@@ -91,11 +106,14 @@ class HeapGrowthCollector:
         gc.set_threshold(young, middle, NEVER)
         self._baseline = sys.getallocatedblocks()
         self._schedule()
+        if self.young_every_s is not None:
+            self._young_timer = asyncio.get_running_loop().call_later(self.young_every_s, self._sweep)
 
     def uninstall(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._young_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._young_timer = None
         if self._saved_threshold is not None:
             gc.set_threshold(*self._saved_threshold)
             self._saved_threshold = None
@@ -128,3 +146,8 @@ class HeapGrowthCollector:
     def _tick(self) -> None:
         self.check()
         self._schedule()
+
+    def _sweep(self) -> None:
+        self.young_sweeps += 1
+        gc.collect(1 if self.young_sweeps % self.middle_every == 0 else 0)
+        self._young_timer = asyncio.get_running_loop().call_later(self.young_every_s, self._sweep)
