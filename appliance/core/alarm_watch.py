@@ -20,7 +20,7 @@ from appliance.config import Settings
 from appliance.core import alarm_rules as rules
 from appliance.core import events as ev
 from appliance.core.alarms import Alarms
-from appliance.core.chargers import ONLINE, ChargerRegistry
+from appliance.core.chargers import ONLINE, ROUND_SLICE, ChargerRegistry
 from appliance.core.transactions import STUCK
 from appliance.store import alarms as alarm_store
 from appliance.store import billing as billing_store
@@ -137,7 +137,9 @@ class AlarmWatch:
 
     async def _look_offline(self, now: dt.datetime, mono: float) -> None:
         wanted = []
-        for live in list(self.chargers.live.values()):
+        for n, live in enumerate(list(self.chargers.live.values()), 1):
+            if n % ROUND_SLICE == 0:
+                await asyncio.sleep(0)  # answers waiting meanwhile go first
             if live.registration == "accepted":
                 wanted += rules.offline(live.identity, live.state, live.last_seen_at, now, mono - self.started,
                                         self.settings.offline_after_s)

@@ -137,7 +137,7 @@ async def supervise_forever(core: Core) -> None:
     while True:
         await asyncio.sleep(s.supervision_interval_s)
         try:
-            core.chargers.supervise(s.offline_after_s, s.offline_long_term_after_s)
+            await core.chargers.supervise(s.offline_after_s, s.offline_long_term_after_s)
             await core.chargers.flush_contacts()
             await core.transactions.finish_stuck(dt.timedelta(seconds=s.stuck_transaction_after_s))
             if tick % ticks_per_prune == 0:
