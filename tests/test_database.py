@@ -158,8 +158,8 @@ async def test_sqlite_runs_in_wal_mode(db):
 async def test_the_wal_starts_over_under_a_steady_load(db):
     """The -wal starts over only after a checkpoint has copied every frame in it; a passive copy alone
     never does while writes go on (the writer appends during the copy), and the file grew for as long
-    as the load lasted. Four seconds of writes with always one queued must leave a -wal far smaller
-    than what was written, and the -wal must have started over."""
+    as the load lasted. Four seconds of writes with always one queued must leave a -wal smaller than
+    what was written, having started over again and again."""
     import os
     import time
 
@@ -184,32 +184,11 @@ async def test_the_wal_starts_over_under_a_steady_load(db):
     await asyncio.gather(*(keep_writing() for _ in range(10)))
     wal = os.path.getsize(f"{db.path}-wal")
     assert written > 10_000_000  # enough to tell
-    # Without the catch-up the -wal holds every frame written (more bytes than the rows: pages); with
-    # it, a round's frames, cut back to journal_size_limit (64 MiB) as it starts over.
-    assert wal < written / 2, f"the -wal is {wal / 1e6:.1f} MB after {written / 1e6:.1f} MB written"
-    assert db.checkpointer.restarts >= 1
-
-
-@backend.sqlite_only("the -wal and its checkpoints")
-@pytest.mark.parametrize("ours", [True, False])
-async def test_a_write_waiting_for_the_checkpointer_is_not_a_locked_database(db, ours):
-    """The checkpointer's RESTART holds the write lock for its last frames; on a slow disk that can
-    outlast the writer's lock poll (LOCK_POLL_MS). That wait is not another process locking the
-    database out, and must not say so (an alarm, /healthz degraded); a lock held elsewhere must."""
-    holder = sqlite3.connect(db.path, isolation_level=None)
-    if ours:
-        db.checkpointer.lock_turns += 1  # as _restart does around the RESTART
-    holder.execute("BEGIN IMMEDIATE")
-    write = asyncio.ensure_future(db.write(add_company, "K"))
-    await asyncio.sleep(3 * database.LOCK_POLL_MS / 1000)
-    state = db.storage.current.state
-    holder.execute("ROLLBACK")
-    if ours:
-        db.checkpointer.lock_turns += 1
-    await write
-    holder.close()
-    assert state == ("ok" if ours else "locked")
-    assert committed_names(db) == {"K"}
+    # Without the writer's last copy the -wal holds every frame written (more bytes than the rows:
+    # whole pages); with it, what came between two starts over, and the file is cut back to
+    # journal_size_limit (64 MiB) when a start over finds it larger.
+    assert wal < written, f"the -wal is {wal / 1e6:.1f} MB after {written / 1e6:.1f} MB written"
+    assert db.checkpointer.restarts >= 2
 
 
 @backend.sqlite_only("the -wal and its checkpoints")

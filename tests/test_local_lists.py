@@ -107,7 +107,8 @@ async def test_a_new_charger_is_told_how_to_behave_offline_and_its_answers_are_k
         cp.answers["ChangeConfiguration"] = "Accepted"
         await cp.boot()
         await wait_for(lambda: in_step(depot, "CP1", cp))
-        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"))
+        # after SETTLE_S and the charger's turn for boot work: seconds on a loaded machine
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"), timeout=15)
         assert {k: cp.configuration.get(k) for k in ("LocalAuthListEnabled", "LocalAuthorizeOffline",
                                                      "LocalPreAuthorize", "AllowOfflineTxForUnknownId")} == {
             "LocalAuthListEnabled": "true", "LocalAuthorizeOffline": "true", "LocalPreAuthorize": "true",
@@ -122,7 +123,7 @@ async def test_a_new_charger_is_told_how_to_behave_offline_and_its_answers_are_k
 async def test_a_201_station_that_lacks_a_setting_shows_what_it_answered(depot):
     await depot.core.chargers.add("CS1", "ocpp2.0.1")
     async with connect201(depot.url, "CS1") as station:
-        answers = (await wait_for(lambda: depot.core.local_lists.offline_configuration("CS1")))["answers"]
+        answers = (await wait_for(lambda: depot.core.local_lists.offline_configuration("CS1"), timeout=15))["answers"]
         assert answers["LocalAuthListEnabled"] == "Accepted"
         assert answers["LocalAuthorizeOffline"] != "Accepted"  # the virtual station has no such variable
 
@@ -166,7 +167,8 @@ async def test_soap_chargers_get_the_list(depot, version):
 async def test_a_blocked_tag_is_refused_at_the_charger_while_it_is_cut_off_from_the_box(depot):
     await depot.core.chargers.add("CP1", "ocpp1.6-json")
     async with connect16(depot.url, "CP1") as cp:
-        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"))
+        # after SETTLE_S and the charger's turn for boot work: seconds on a loaded machine
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("CP1"), timeout=15)
         await wait_for(lambda: in_step(depot, "CP1", cp))
         assert cp.authorize_offline("CARD1") == "Accepted"
         await depot.core.users.set_tag_status("CARD1", "blocked")
@@ -187,5 +189,5 @@ async def test_a_soap_charger_gets_the_list_when_it_boots(depot):
         charger = await VirtualSoapCharger.connect(depot.url, "SOAPB", "1.6", from_url=cp.url)
         assert (await charger.boot()).status == "Accepted"
         await wait_for(lambda: soap_list_held(cp) == {"CARD1": "Accepted", "CARD2": "Accepted", "OLD": "Blocked"})
-        await wait_for(lambda: depot.core.local_lists.offline_configuration("SOAPB"))
+        await wait_for(lambda: depot.core.local_lists.offline_configuration("SOAPB"), timeout=15)
         assert cp.configuration["LocalAuthorizeOffline"] == "true"

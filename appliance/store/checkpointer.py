@@ -7,13 +7,13 @@ connection does not checkpoint; this thread does, every CHECKPOINT_EVERY_S, with
 
 The bulk is copied in PASSIVE mode, which never blocks the writer. But the -wal starts over from its
 beginning only when a checkpoint has copied *every* frame in it, and under a steady load the writer
-always appends a few more while a passive copy runs: the -wal then never starts over and grows for as
-long as the load lasts (2.2 GB in the first ten minutes of a 500-charger soak, each new frame a new
-file block, and the -shm index mapped into memory growing with it). So once the passive copy is done,
-what the writer appended during it (a commit or two) is copied in RESTART mode: that takes the
-write lock for those few frames, waiting at most RESTART_WAIT_MS for it and for readers, and the
-writer's next commit starts the -wal over (cut back to journal_size_limit). A reader in a long query
-(a report) keeps the -wal from starting over until it is done; nothing waits for it.
+always appends a few more while a passive copy runs: the -wal then never started over and grew for
+as long as the load lasted (2.2 GB in the first ten minutes of a 500-charger soak, each new frame a
+new file block, and the -shm index mapped into memory growing with it). So once this thread's copies
+have caught up to within a moment's writes, it asks the writer to copy the rest itself, between two
+batches (`finish`): the writer is the one appending, so its copy gets every frame, and its next
+commit starts the -wal over (cut back to journal_size_limit). A reader still needing old frames
+(a long report, a sqlite3 shell left in a transaction) keeps it from starting over until it is done.
 """
 
 from __future__ import annotations
@@ -30,13 +30,12 @@ CHECKPOINT_EVERY_S = 1.0
 # A failing checkpoint (a full disk: the database file must grow to take the pages) is said at most
 # this often; the -wal keeps everything meanwhile, and the writer's storage faults say the rest.
 COMPLAIN_EVERY_S = 300.0
-# How long the copy of the last frames may wait for the writer's transaction (a few ms) and for readers
-# still in the -wal; meanwhile the writer's next commit waits for it (the busy handler's short sleeps).
-RESTART_WAIT_MS = 10
 # Passive copies of what the writer appended during the copy before, until that is at most
-# CAUGHT_UP_FRAMES (~1 MB, a millisecond or two to copy under the write lock).
+# CAUGHT_UP_FRAMES (~1 MB: a millisecond or two for the writer to copy between two batches).
 CATCH_UP_ROUNDS = 4
 CAUGHT_UP_FRAMES = 256
+FORCE_AFTER_ROUNDS = 3
+CAUGHT_UP, READER_NEEDS_IT, BEHIND = "caught up", "a reader needs it", "behind"
 # A -wal of more than HELD_BACK_FRAMES (64 MiB of 4 KiB pages) that could not be copied whole for
 # HELD_BACK_AFTER_S is said once, and again when it is: a reader keeps an old snapshot (a sqlite3
 # shell left in a transaction, a long backup), and the file grows until that reader is done.
@@ -49,15 +48,13 @@ class Checkpointer:
         self.path = path
         self.every_s = every_s
         self.checkpoints = 0  # that copied something
-        self.restarts = 0  # checkpoints that left the -wal to start over at the next commit
-        # Counts the RESTARTs begun and ended: a writer kept waiting for the write lock while this moved
-        # (or while it is odd: one is running) waited for this thread, not for another process (a
-        # RESTART on a slow disk can outlast the writer's lock poll).
-        self.lock_turns = 0
+        self.restarts = 0  # copies by the writer that left the -wal to start over at its next commit
+        self.finish_wanted = False  # set here, read and cleared by the writer between batches
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
         self._complained_at = -COMPLAIN_EVERY_S
         self.held_back = False  # said: a reader has kept the -wal from being copied for long
+        self._behind = 0  # rounds in a row whose copies the writer outpaced
         self._held_since = time.monotonic()
 
     def start(self) -> None:
@@ -69,8 +66,7 @@ class Checkpointer:
             self._thread.join()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=RESTART_WAIT_MS / 1000)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             while not self._stop.wait(self.every_s):
                 self.checkpoint(conn)
@@ -82,8 +78,15 @@ class Checkpointer:
         try:
             _busy, frames, copied = _copy(conn, "PASSIVE")
             self._watch(frames, copied)
-            if copied == frames and self._caught_up(conn, frames):
-                self._restart(conn)
+            if copied == frames:
+                state = self._catch_up(conn, frames)
+                self._behind = self._behind + 1 if state == BEHIND else 0
+                # Behind round after round (writes faster than the copies), the -wal would grow for
+                # as long as that lasts: then the writer copies the rest anyway, a longer pause
+                # between two of its batches rather than a disk filling.
+                if state == CAUGHT_UP or self._behind >= FORCE_AFTER_ROUNDS:
+                    self._behind = 0
+                    self.finish_wanted = True
         except sqlite3.Error as e:
             if time.monotonic() - self._complained_at >= COMPLAIN_EVERY_S:
                 self._complained_at = time.monotonic()
@@ -107,36 +110,35 @@ class Checkpointer:
                         "file grows until it is done", self.path, (now - self._held_since) // 60, frames)
 
     @staticmethod
-    def _caught_up(conn: sqlite3.Connection, frames: int) -> bool:
+    def _catch_up(conn: sqlite3.Connection, frames: int) -> str:
         """Copy passively what was appended during the last copy, while that is more than a moment's
-        writes (each copy is shorter than the one before). True when all of it was copied and what
-        came during the last copy is a moment's writes: few enough to copy under the write lock."""
+        writes (each copy is shorter than the one before): CAUGHT_UP when all of it was copied and
+        what came during the last copy is few enough for the writer to copy quickly; READER_NEEDS_IT
+        when a reader keeps the rest; BEHIND when the writer outpaced the copies."""
         for _ in range(CATCH_UP_ROUNDS):
             before = frames
             _busy, frames, copied = _copy(conn, "PASSIVE")
             if copied < frames:
-                return False  # a reader needs the rest
+                return READER_NEEDS_IT
             if frames - before <= CAUGHT_UP_FRAMES:
-                return True
-        return False  # the writer outpaces the copy: the next round tries again
+                return CAUGHT_UP
+        return BEHIND
 
-    def _restart(self, conn: sqlite3.Connection) -> None:
-        """Copy the last frames under the write lock, so that the writer's next commit starts the -wal
-        over; skipped (busy) when the writer or a reader does not let go within RESTART_WAIT_MS."""
-        self.lock_turns += 1
+    def finish(self, writer: sqlite3.Connection) -> None:
+        """On the writer's thread, between two batches, when asked (`finish_wanted`): copy the last
+        frames with the writer's own connection. Nothing is appended meanwhile, so the copy is whole
+        unless a reader needs old frames, and the next commit starts the -wal over."""
+        self.finish_wanted = False
         try:
-            busy, _frames, _copied = _copy(conn, "RESTART")
-        finally:
-            self.lock_turns += 1
-        if not busy:
+            _busy, frames, copied = _copy(writer, "PASSIVE")
+        except sqlite3.Error as e:  # a full disk: said by the next round of this thread, if it lasts
+            log.debug("the writer's copy of the last -wal frames failed: %s", e)
+            return
+        if copied == frames:
             self.restarts += 1
-
-    def held_the_lock_since(self, turns: int) -> bool:
-        """Whether this thread may have held the write lock since `lock_turns` was `turns`."""
-        return self.lock_turns != turns or turns % 2 == 1
 
 
 def _copy(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
-    """(1 if a RESTART could not finish else 0, frames in the -wal when the copy began, frames of
-    those copied into the database file). Frames the writer appends during the copy are not counted."""
+    """(0, frames in the -wal when the copy began, frames of those copied into the database file).
+    Frames the writer appends during the copy are not counted."""
     return conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()

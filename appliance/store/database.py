@@ -22,8 +22,10 @@ still be there when it comes back (DESIGN: nothing acknowledged is lost). Hence:
   message: the writer's group commit shares it among everything queued meanwhile.
 - The -wal file is copied into the main file by a checkpointer thread of its own, every second
   (checkpointer.py: never on the event loop, and not in a commit, whose answers would wait for the
-  copy), and cut back to journal_size_limit when it starts over, so a burst (or a long backup
-  holding a snapshot) does not leave a large -wal on the disk for good. Connections other than a
+  copy); the last frames of each round are copied by the writer itself between two batches, so that
+  the -wal starts over under a steady load too. It is cut back to journal_size_limit when it starts
+  over, so a burst (or a long backup holding a snapshot) does not leave a large -wal on the disk for
+  good. Connections other than a
   Database's writer keep SQLite's own checkpoint every ~4 MB (wal_autocheckpoint).
 - What no setting can fix: storage that acknowledges a flush it has not done (some SD cards and
   USB sticks) loses the last writes whatever SQLite does; use storage with power-loss protection.
@@ -340,6 +342,8 @@ class Database:
                 if not stop and self._worth_waiting(batch):
                     stop = self._gather(batch)
                 self._commit_batch(batch)
+                if self.checkpointer is not None and self.checkpointer.finish_wanted:
+                    self.checkpointer.finish(self.peewee.connection())
                 self._last_commit_end = time.monotonic()
                 if stop:
                     return
@@ -419,18 +423,15 @@ class Database:
         deadline = oldest_queued_at + self.lock_wait_s
         while True:
             txn = self.peewee.atomic("IMMEDIATE")
-            turns = self.checkpointer.lock_turns if self.checkpointer is not None else 0
             try:
                 txn.__enter__()
                 break
             except Exception as e:
                 if not is_busy(e):
                     raise
-                # our own checkpointer copying its last frames is not another process
-                if self.checkpointer is None or not self.checkpointer.held_the_lock_since(turns):
-                    self.storage.become(LOCKED, f"the database is locked by another process (an `appliance` "
-                                        f"command?): writes wait up to {self.lock_wait_s:g} s, then chargers get "
-                                        "an error and send again", _now())
+                self.storage.become(LOCKED, f"the database is locked by another process (an `appliance` "
+                                    f"command?): writes wait up to {self.lock_wait_s:g} s, then chargers get an "
+                                    "error and send again", _now())
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(self.lock_wait_s) from e
         if self.storage.current.state == LOCKED:
