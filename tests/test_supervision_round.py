@@ -8,7 +8,12 @@ import time
 
 from appliance.core import chargers as registry_module
 from appliance.core import events as ev
-from appliance.core.chargers import ONLINE, TEMPORARILY_UNAVAILABLE, ChargerRegistry, LiveCharger
+from appliance.core.chargers import (
+    ONLINE,
+    TEMPORARILY_UNAVAILABLE,
+    ChargerRegistry,
+    LiveCharger,
+)
 
 FLEET = 5 * registry_module.ROUND_SLICE
 
