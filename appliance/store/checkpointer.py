@@ -3,7 +3,8 @@
 With SQLite's automatic checkpoint, the commit that crosses wal_autocheckpoint pages copies them all
 into the database file and fsyncs it before it returns; every charger answer waiting on that commit
 waits for the copy too (the longest answers of the held-fleet benchmark). Here the writer's
-connection does not checkpoint; this thread does, every CHECKPOINT_EVERY_S, with its own connection.
+connection has no automatic checkpoint; this thread copies, every CHECKPOINT_EVERY_S, with its own
+connection.
 
 The bulk is copied in PASSIVE mode, which never blocks the writer. But the -wal starts over from its
 beginning only when a checkpoint has copied *every* frame in it, and under a steady load the writer
