@@ -265,8 +265,8 @@ class ChargerRegistry:
         for n, live in enumerate(list(self.live.values()), 1):
             if n % ROUND_SLICE == 0:
                 await asyncio.sleep(0)
-                if self.live.get(live.identity) is not live:
-                    continue  # removed meanwhile
+            if n > ROUND_SLICE and self.live.get(live.identity) is not live:
+                continue  # removed while the round let others go first
             silence = now - live.last_seen - self.heartbeat_interval_s
             if live.state != UNAVAILABLE and silence >= unavailable_after_s:
                 self._set_state(live, UNAVAILABLE)
